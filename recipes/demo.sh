@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# End-to-end demo of what exists today: the weight I/O a user needs first.
+# Later issues extend this into prepare -> train -> animate -> eval.
+set -euo pipefail
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HALLO="$ROOT/$BUILD/bin/hallo"
+FIX="$ROOT/tests/fixtures"
+GOLDEN="$ROOT/../shared/golden"
+OUT=$(mktemp -d /tmp/hallo-demo.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. Inspect a nested torch.save checkpoint (zip pickle, read without Python)"
+"$HALLO" inspect "$FIX/nested_ckpt.ckpt"
+
+step "2. Convert its state_dict to fp16 safetensors (--prefix selects and strips)"
+"$HALLO" convert "$FIX/nested_ckpt.ckpt" "$OUT/model.safetensors" --prefix state_dict. --dtype f16
+"$HALLO" inspect "$OUT/model.safetensors"
+
+step "3. A legacy (pre-1.6) torch.save file with views sharing one storage"
+"$HALLO" inspect "$FIX/legacy_views.pth"
+
+step "4. A malicious pickle is refused by name; nothing runs, nothing is written"
+if "$HALLO" convert "$FIX/malicious_os_system.pth" "$OUT/evil.safetensors"; then
+  echo "ERROR: malicious file was accepted" >&2; exit 1
+fi
+test ! -e "$OUT/evil.safetensors" && echo "(no output file was created)"
+
+if [ -f "$GOLDEN/hallo_pipeline.weights.safetensors" ]; then
+  step "5. Split a net.pth-layout Hallo checkpoint into its denoising UNet"
+  "$HALLO" convert "$GOLDEN/hallo_pipeline.weights.safetensors" "$OUT/denoising_unet.safetensors" --prefix denoising_unet.
+  "$HALLO" inspect --json "$OUT/denoising_unet.safetensors" | python3 -c \
+    'import json,sys; j=json.load(sys.stdin); print(j["tensor_count"], "tensors,", j["total_bytes"], "bytes; e.g.", j["tensors"][0]["name"])'
+fi
+
+step "Coming next"
+cat <<TXT
+  hallo golden    run SD1.5 / Hallo networks on the upstream goldens   (issues 3, 4)
+  hallo audio-features, media I/O, wav2vec2                             (issue 5)
+  hallo prepare / synth: talking-head videos -> HDF5 shards             (issue 6)
+  hallo train / animate / eval                                          (later issues)
+TXT

@@ -1,0 +1,21 @@
+#pragma once
+// Each subcommand registers its options on the shared CLI11 app and returns
+// the callback to run. Options and help text live next to the code using them.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace hallo::cli {
+
+struct GlobalOptions {
+  int threads = 0;  // 0: HALLO_THREADS or hardware concurrency
+  bool verbose = false;
+  bool quiet = false;
+};
+
+using Command = std::function<int()>;
+
+Command register_inspect(CLI::App& app, const GlobalOptions& g);
+Command register_convert(CLI::App& app, const GlobalOptions& g);
+
+}  // namespace hallo::cli
