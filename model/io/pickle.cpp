@@ -218,7 +218,10 @@ class Machine {
     return v;
   }
   void push(PyRef r) {
-    if (r->kind == PyKind::List || r->kind == PyKind::Dict || r->kind == PyKind::Set)
+    // Every container is remembered so ~Unpickled can empty them all while they
+    // are still alive: no reference cycle leaks, and a 200k-deep tuple nest is
+    // torn down iteratively instead of overflowing the stack recursively.
+    if (r->kind == PyKind::List || r->kind == PyKind::Dict || r->kind == PyKind::Set || r->kind == PyKind::Tuple)
       mutables_.push_back(r);
     stack_.push_back(std::move(r));
   }
@@ -245,20 +248,9 @@ class Machine {
   void set_items(PyRef& target, std::vector<PyRef>& kv) {
     if (target->kind != PyKind::Dict) bad("SETITEM(S) on a {}", target->kind_name());
     if (kv.size() % 2) bad("odd number of items for SETITEMS");
-    for (size_t k = 0; k < kv.size(); k += 2) {
-      auto& dict = target->dict;
-      bool replaced = false;
-      // Replace an existing key with the same scalar value (Python dict semantics).
-      if (kv[k]->kind == PyKind::Str || kv[k]->kind == PyKind::Int) {
-        for (auto& e : dict)
-          if (e.first->kind == kv[k]->kind && e.first->s == kv[k]->s && e.first->i == kv[k]->i) {
-            e.second = kv[k + 1];
-            replaced = true;
-            break;
-          }
-      }
-      if (!replaced) dict.emplace_back(kv[k], kv[k + 1]);
-    }
+    // Appended in order without a duplicate scan (a pickled dict has unique keys;
+    // a crafted duplicate surfaces later as a duplicate tensor name error).
+    for (size_t k = 0; k < kv.size(); k += 2) target->dict.emplace_back(kv[k], kv[k + 1]);
   }
   void append_items(PyRef& target, std::vector<PyRef> v) {
     if (target->kind != PyKind::List && target->kind != PyKind::Set)

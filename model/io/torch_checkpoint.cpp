@@ -1,5 +1,6 @@
 #include "model/io/torch_checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <unordered_set>
@@ -217,10 +218,6 @@ WeightSet read_torch_zip(BlobPtr file, const std::string& where) {
   }
   if (!by_name.count(prefix + "data.pkl"))
     fail_at(where, "zip archive has no data.pkl: not a torch.save checkpoint (TorchScript archives are not state dicts)");
-  if (auto it = by_name.find(prefix + "byteorder"); it != by_name.end()) {
-    std::string order(reinterpret_cast<const char*>(file->data() + it->second->data_offset), it->second->size);
-    if (order != "little") fail_at(where, "checkpoint byte order '{}' is not supported", order);
-  }
   auto record = [&](const std::string& name) -> const ZipEntry& {
     auto it = by_name.find(prefix + name);
     if (it == by_name.end()) fail_at(where, "missing archive record '{}{}'", prefix, name);
@@ -229,6 +226,11 @@ WeightSet read_torch_zip(BlobPtr file, const std::string& where) {
               it->second->method);
     return *it->second;
   };
+  if (by_name.count(prefix + "byteorder")) {
+    const ZipEntry& e = record("byteorder");
+    std::string order(reinterpret_cast<const char*>(file->data() + e.data_offset), std::min<uint64_t>(e.size, 16));
+    if (order != "little") fail_at(where, "checkpoint byte order '{}' is not supported", order);
+  }
 
   WeightSet ws;
   ws.format = "torch-zip";

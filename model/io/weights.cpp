@@ -27,8 +27,10 @@ std::string detect_file_format(const fs::path& path) {
   const auto got = in.gcount();
   if (got == 0) fail_at(where, "empty file: not a weights file");
   if (got >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) return "torch-zip";
+  // safetensors before pickle: a header length whose low byte is 0x80 would
+  // otherwise look like a pickle PROTO opcode.
+  if (got == 9 && b[8] == '{' && b[6] == 0 && b[7] == 0) return "safetensors";
   if (b[0] == 0x80) return "torch-legacy";
-  if (got == 9 && b[8] == '{') return "safetensors";
   fail_at(where,
           "unrecognised weights format (expected safetensors, a torch.save .pth/.ckpt/.bin, or a "
           "diffusers folder)");

@@ -42,7 +42,7 @@ std::vector<ZipEntry> read_zip_directory(const uint8_t* d, size_t n, const std::
   if (count == 0xFFFF || cd_size == 0xFFFFFFFF || cd_off == 0xFFFFFFFF) {
     if (eocd < 20 || le(d + eocd - 20, 4) != kEocd64LocSig) bad("ZIP64 locator missing");
     uint64_t e64 = le(d + eocd - 20 + 8, 8);
-    if (e64 > n - 56 || le(d + e64, 4) != kEocd64Sig) bad("ZIP64 end record out of range");
+    if (n < 56 || e64 > n - 56 || le(d + e64, 4) != kEocd64Sig) bad("ZIP64 end record out of range");
     count = le(d + e64 + 32, 8);
     cd_size = le(d + e64 + 40, 8);
     cd_off = le(d + e64 + 48, 8);
@@ -90,6 +90,10 @@ std::vector<ZipEntry> read_zip_directory(const uint8_t* d, size_t n, const std::
     e.data_offset = local + 30 + lname + lextra;
     if (e.data_offset > n || e.compressed_size > n - e.data_offset)
       bad("data of '" + e.name + "' lies past the end of the file (truncated?)");
+    // Stored entries are used in place: their size must be the bytes actually stored.
+    if (e.method == 0 && e.size != e.compressed_size)
+      bad("stored entry '" + e.name + "' claims " + std::to_string(e.size) + " bytes but holds " +
+          std::to_string(e.compressed_size));
     out.push_back(std::move(e));
     p += 46 + name_len + extra_len + comment_len;
   }

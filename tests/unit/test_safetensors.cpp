@@ -5,6 +5,7 @@
 
 #include "model/io/safetensors.h"
 #include "model/io/state_dict.h"
+#include "model/io/weights.h"
 #include "test_util.h"
 
 using namespace hallo;
@@ -91,6 +92,18 @@ TEST(Safetensors, MisalignedDataIsCopiedNotMisread) {
   at::Tensor t = sd.tensor("x");
   EXPECT_FLOAT_EQ(t[0].item<float>(), 1.5f);
   EXPECT_FLOAT_EQ(t[1].item<float>(), -2.25f);
+}
+
+TEST(Safetensors, DetectedByContentEvenWhenHeaderLengthLooksLikePickle) {
+  // A header of 0x80 + 8k bytes starts the file with 0x80, pickle's PROTO opcode.
+  test::TempDir d;
+  std::string name(0x80 - 60, 'n');
+  std::vector<TensorRecord> recs{from_tensor(name, at::ones({1}))};
+  std::string h = safetensors_header_json(recs, {});
+  ASSERT_EQ(h.size() % 256, 0x80u) << "adjust the name length so the header length's low byte is 0x80";
+  write_safetensors(d / "x.safetensors", recs);
+  EXPECT_EQ(detect_file_format(d / "x.safetensors"), "safetensors");
+  EXPECT_EQ(open_weights(d / "x.safetensors").tensors.at(0).name, name);
 }
 
 TEST(Safetensors, GoldenFormatsProbeDecodesExactly) {

@@ -17,5 +17,6 @@ using Command = std::function<int()>;
 
 Command register_inspect(CLI::App& app, const GlobalOptions& g);
 Command register_convert(CLI::App& app, const GlobalOptions& g);
+Command register_golden(CLI::App& app, const GlobalOptions& g);
 
 }  // namespace hallo::cli

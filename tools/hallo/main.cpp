@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   };
   add(register_inspect);
   add(register_convert);
+  add(register_golden);
 
   try {
     app.parse(argc, argv);

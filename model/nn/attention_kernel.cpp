@@ -1,0 +1,57 @@
+#include "model/nn/attention_kernel.h"
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace hallo::nn {
+
+AttentionSettings& attention_settings() {
+  static AttentionSettings s;
+  return s;
+}
+
+bool sdpa_available() {
+#if TORCH_VERSION_MAJOR >= 2
+  return true;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+// Same arithmetic as diffusers' AttnProcessor: baddbmm(alpha=scale), softmax, bmm.
+at::Tensor math_block(const at::Tensor& q, const at::Tensor& kt, const at::Tensor& v, double scale) {
+  auto scores = at::baddbmm(at::empty({q.size(0), q.size(1), kt.size(2)}, q.options()), q, kt, /*beta=*/0, /*alpha=*/scale);
+  return at::bmm(scores.softmax(-1), v);
+}
+
+}  // namespace
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  const auto& s = attention_settings();
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  AttentionBackend b = s.backend;
+  if (b == AttentionBackend::Auto) b = sdpa_available() ? AttentionBackend::Sdpa : AttentionBackend::Chunked;
+#if TORCH_VERSION_MAJOR >= 2
+  if (b == AttentionBackend::Sdpa) return at::scaled_dot_product_attention(q, k, v);
+#else
+  if (b == AttentionBackend::Sdpa) b = AttentionBackend::Chunked;
+#endif
+  const auto kt = k.transpose(1, 2);
+  const int64_t n = q.size(0), lq = q.size(1), lk = k.size(1);
+  const int64_t row_bytes = n * lk * static_cast<int64_t>(q.element_size());
+  if (b == AttentionBackend::Math || row_bytes * lq <= s.score_budget_bytes) return math_block(q, kt, v, scale);
+  const int64_t chunk = std::max<int64_t>(1, s.score_budget_bytes / std::max<int64_t>(row_bytes, 1));
+  auto out = at::empty({n, lq, v.size(2)}, q.options());
+  for (int64_t i = 0; i < lq; i += chunk) {
+    const int64_t e = std::min(lq, i + chunk);
+    out.narrow(1, i, e - i).copy_(math_block(q.narrow(1, i, e - i), kt, v, scale));
+  }
+  return out;
+}
+
+}  // namespace hallo::nn

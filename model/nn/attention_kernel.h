@@ -1,0 +1,28 @@
+#pragma once
+// The one place that chooses how softmax(Q K^T * scale) V is computed.
+//  - libtorch >= 2.0: at::scaled_dot_product_attention (fused, memory-efficient).
+//  - libtorch 1.13: the math path, chunked over queries so the score matrix for
+//    one chunk stays under a byte budget; full-size models at 64x64 latents
+//    would otherwise materialise [B*heads, 4096, 4096] scores (1 GiB each).
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace hallo::nn {
+
+enum class AttentionBackend { Auto, Math, Chunked, Sdpa };
+
+struct AttentionSettings {
+  AttentionBackend backend = AttentionBackend::Auto;
+  int64_t score_budget_bytes = int64_t{64} << 20;  // per chunk of the math path
+};
+
+// Process-wide settings (set from CLI/config before running models).
+AttentionSettings& attention_settings();
+
+// q: [N, Lq, D], k/v: [N, Lk, D] (N = batch*heads) -> [N, Lq, D]. scale = D^-0.5.
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+bool sdpa_available();
+
+}  // namespace hallo::nn

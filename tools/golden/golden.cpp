@@ -1,0 +1,104 @@
+#include "tools/golden/golden.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "model/io/hf_config.h"
+
+namespace hallo::golden {
+
+namespace fs = std::filesystem;
+
+const at::Tensor& GoldenCase::input(const std::string& key) const {
+  auto it = io.find(key);
+  if (it == io.end()) fail_at((dir / (name + ".io.safetensors")).string(), "missing tensor '{}'", key);
+  return it->second;
+}
+
+std::vector<at::Tensor> GoldenCase::input_list(const std::string& prefix) const {
+  std::vector<at::Tensor> out;
+  for (size_t i = 0;; ++i) {
+    auto it = io.find(prefix + "." + std::to_string(i));
+    if (it == io.end()) break;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+GoldenCase load_case(const fs::path& dir, const std::string& name) {
+  GoldenCase c;
+  c.name = name;
+  c.dir = dir;
+  const fs::path cfg = dir / (name + ".config.json");
+  c.config = io::load_json_file(cfg);
+  const fs::path w = dir / (name + ".weights.safetensors");
+  if (fs::exists(w)) c.weights = io::StateDict::open(w);
+  io::StateDict iosd = io::StateDict::open(dir / (name + ".io.safetensors"));
+  for (const auto& k : iosd.keys()) c.io[k] = iosd.tensor(k);
+  return c;
+}
+
+const RunnerEntry& find_runner(const GoldenCase& c) {
+  const std::string cls = c.config.is_object() ? c.config.value("_class_name", std::string()) : std::string();
+  for (const auto& r : runners())
+    if (r.key == c.name) return r;
+  for (const auto& r : runners())
+    if (!cls.empty() && r.key == cls) return r;
+  fail_at((c.dir / (c.name + ".config.json")).string(), "no runner for golden '{}' (_class_name '{}'); see hallo golden --list",
+          c.name, cls);
+}
+
+std::vector<Comparison> compare(const GoldenCase& c, const Outputs& produced, double rel_tol) {
+  std::vector<Comparison> out;
+  for (const auto& [key, want] : c.io) {
+    if (key.rfind("out.", 0) != 0) continue;
+    Comparison r;
+    r.key = key;
+    auto it = produced.find(key);
+    if (it == produced.end()) {
+      r.note = "not produced";
+      out.push_back(r);
+      continue;
+    }
+    const at::Tensor got = it->second.detach().to(at::kCPU);
+    if (got.sizes() != want.sizes()) {
+      r.note = "shape " + c10::str(got.sizes()) + " vs golden " + c10::str(want.sizes());
+      out.push_back(r);
+      continue;
+    }
+    r.exact = !at::isFloatingType(want.scalar_type());
+    if (want.numel() == 0) {
+      r.ok = true;
+      out.push_back(r);
+      continue;
+    }
+    if (r.exact) {
+      r.ok = got.scalar_type() == want.scalar_type() && at::equal(got, want);
+      r.max_abs = (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>();
+      if (got.scalar_type() != want.scalar_type()) r.note = "dtype differs";
+    } else {
+      const auto g = got.to(at::kDouble), w = want.to(at::kDouble);
+      r.max_abs = (g - w).abs().max().item<double>();
+      r.max_ref = w.abs().max().item<double>();
+      r.rel = r.max_ref > 0 ? r.max_abs / r.max_ref : r.max_abs;
+      r.ok = std::isfinite(r.rel) && r.rel <= rel_tol;
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+const std::vector<RunnerEntry>& runners() {
+  static const std::vector<RunnerEntry> r = {
+      {"formats_probe", "dtype decoding of F32/F16/BF16/I64/0-dim/empty tensors", run_formats_probe, 0.0},
+      {"DDIMScheduler", "DDIM set_timesteps + step loop (ddim_*)", run_ddim, 1e-5},
+      {"UNet2DConditionModel", "diffusers UNet2DConditionModel forward", run_unet2d},
+      {"AutoencoderKL", "AutoencoderKL encode/decode + Hallo latent/frame conversions", run_vae},
+  };
+  return r;
+}
+
+}  // namespace hallo::golden

@@ -1,0 +1,68 @@
+#pragma once
+// Golden runner framework: a golden <name> is <name>.config.json (with a
+// `_harness` object), optional <name>.weights.safetensors and
+// <name>.io.safetensors holding in.* inputs and out.* / hook.* / rec.* outputs.
+// Each component registers a runner that maps the case to the out.* (and, when
+// asked, hook.*) tensors it produces; `hallo golden` writes and checks them.
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/io/state_dict.h"
+
+namespace hallo::golden {
+
+struct GoldenCase {
+  std::string name;
+  std::filesystem::path dir;
+  nlohmann::json config;               // NAME.config.json, `_harness` included
+  std::optional<io::StateDict> weights;  // NAME.weights.safetensors when present
+  std::map<std::string, at::Tensor> io;  // every tensor of NAME.io.safetensors
+  bool want_hooks = false;
+
+  const at::Tensor& input(const std::string& key) const;  // "in.sample"; throws naming the golden
+  bool has(const std::string& key) const { return io.count(key) != 0; }
+  // in.<prefix>.0, in.<prefix>.1, ... in order (recorded Python lists).
+  std::vector<at::Tensor> input_list(const std::string& prefix) const;
+};
+
+using Outputs = std::map<std::string, at::Tensor>;
+using Runner = std::function<Outputs(const GoldenCase&)>;
+
+struct RunnerEntry {
+  std::string key;   // matched against the config's _class_name, else the golden name
+  std::string what;  // one line for --list
+  Runner run;
+  double tol = 1e-4;  // max|diff| / max|golden| for float outputs
+};
+
+// Registration happens in golden_registry.cpp (explicit, no static-init magic).
+const std::vector<RunnerEntry>& runners();
+const RunnerEntry& find_runner(const GoldenCase& c);
+
+GoldenCase load_case(const std::filesystem::path& dir, const std::string& name);
+
+struct Comparison {
+  std::string key;
+  double max_abs = 0, max_ref = 0, rel = 0;
+  bool exact = false;  // integer tensors must match exactly
+  bool ok = false;
+  std::string note;
+};
+// Compares produced out.* tensors with the golden ones (every golden out.* must be
+// produced). rel = max|diff| / max|golden|; float tolerance `rel_tol`.
+std::vector<Comparison> compare(const GoldenCase& c, const Outputs& produced, double rel_tol);
+
+// Individual runners (one file each).
+Outputs run_formats_probe(const GoldenCase& c);
+Outputs run_ddim(const GoldenCase& c);
+Outputs run_unet2d(const GoldenCase& c);
+Outputs run_vae(const GoldenCase& c);
+
+}  // namespace hallo::golden
