@@ -12,7 +12,7 @@
 #include <fstream>
 #include <vector>
 
-#include "core/threads.h"
+#include "core/runtime.h"
 #include "model/io/safetensors.h"
 #include "model/io/state_dict.h"
 #include "model/io/weights.h"
@@ -98,7 +98,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 };
 
 int main(int argc, char** argv) {
-  hallo::configure_threads(0);
+  hallo::configure_runtime();
   benchmark::Initialize(&argc, argv);
   RatioReporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);

@@ -4,6 +4,8 @@
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/functional/upsampling.h>
 
+#include "model/nn/debug.h"
+
 namespace hallo::nn {
 
 namespace tnn = torch::nn;
@@ -21,9 +23,15 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetOptions& o) : scale_(o.output_s
 }
 
 at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& temb) {
-  auto h = conv1->forward(at::silu(norm1->forward(x)));
+  auto n1 = norm1->forward(x);
+  check_finite(n1, "ResnetBlock2D.norm1 (GroupNorm)");
+  auto h = conv1->forward(at::silu(n1));
+  check_finite(h, "ResnetBlock2D.conv1");
   if (time_emb_proj && temb.defined()) h = h + time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2->forward(at::silu(norm2->forward(h)));  // dropout is identity at inference
+  auto n2 = norm2->forward(h);
+  check_finite(n2, "ResnetBlock2D.norm2 (GroupNorm)");
+  h = conv2->forward(at::silu(n2));  // dropout is identity at inference
+  check_finite(h, "ResnetBlock2D.conv2");
   auto skip = conv_shortcut ? conv_shortcut->forward(x) : x;
   auto out = skip + h;
   return scale_ == 1.0 ? out : out / scale_;
@@ -46,7 +54,11 @@ at::Tensor Upsample2DImpl::forward(const at::Tensor& x, c10::optional<std::vecto
   auto opts = F::InterpolateFuncOptions().mode(torch::kNearest);
   if (size) opts.size(*size);
   else opts.scale_factor(std::vector<double>{2.0, 2.0});
-  return conv->forward(F::interpolate(x, opts));
+  auto u = F::interpolate(x, opts);
+  check_finite(u, "Upsample2D.interpolate");
+  auto y = conv->forward(u);
+  check_finite(y, "Upsample2D.conv");
+  return y;
 }
 
 }  // namespace hallo::nn

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <torch/nn/modules/dropout.h>
 
+#include "model/nn/debug.h"
+
 namespace hallo::nn {
 
 namespace tnn = torch::nn;
@@ -35,8 +37,12 @@ BasicTransformerBlockImpl::BasicTransformerBlockImpl(const TransformerBlockOptio
 
 at::Tensor BasicTransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& context) {
   auto h = attn1->forward(norm1->forward(x)) + x;
+  check_finite(h, "BasicTransformerBlock.attn1");
   h = attn2->forward(norm2->forward(h), context) + h;
-  return ff->forward(norm3->forward(h)) + h;
+  check_finite(h, "BasicTransformerBlock.attn2");
+  h = ff->forward(norm3->forward(h)) + h;
+  check_finite(h, "BasicTransformerBlock.ff");
+  return h;
 }
 
 Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) : linear_(o.use_linear_projection) {
@@ -62,6 +68,7 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) : 
 at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor& context) {
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
   auto t = norm->forward(x);
+  check_finite(t, "Transformer2DModel.norm (GroupNorm)");
   if (linear_) {
     t = t.permute({0, 2, 3, 1}).reshape({b, h * w, -1});  // [B, HW, C]
     t = proj_in.forward(t);
@@ -77,6 +84,7 @@ at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor
     t = t.reshape({b, h, w, -1}).permute({0, 3, 1, 2}).contiguous();
     t = proj_out.forward(t);
   }
+  check_finite(t, "Transformer2DModel.proj_out");
   return t + x;
 }
 

@@ -22,7 +22,7 @@ std::vector<TensorRecord> all_dtype_records() {
   r.push_back(from_tensor("f32", at::randn({4, 1, 2})));
   r.push_back(from_tensor("f16", at::randn({5}).to(at::kHalf)));
   r.push_back(from_tensor("bf16", at::randn({3, 3}).to(at::kBFloat16)));
-  r.push_back(from_tensor("i64", at::tensor({int64_t{-1} << 40, int64_t{1} << 62}, at::kLong)));
+  r.push_back(from_tensor("i64", at::tensor({-(int64_t{1} << 40), int64_t{1} << 62}, at::kLong)));
   r.push_back(from_tensor("i32", at::tensor({-7, 1 << 30}, at::kInt)));
   r.push_back(from_tensor("i16", at::tensor({-300, 300}, at::kShort)));
   r.push_back(from_tensor("i8", at::tensor({-128, 127}, at::kChar)));

@@ -6,7 +6,10 @@
 #include <cmath>
 
 #include "core/error.h"
+#include <spdlog/spdlog.h>
+
 #include "model/io/hf_config.h"
+#include "model/nn/loader.h"
 
 namespace hallo::golden {
 
@@ -26,6 +29,15 @@ std::vector<at::Tensor> GoldenCase::input_list(const std::string& prefix) const 
     out.push_back(it->second);
   }
   return out;
+}
+
+void GoldenCase::load_into(torch::nn::Module& m, std::function<std::string(const std::string&)> rename) const {
+  if (!weights) fail_at((dir / (name + ".weights.safetensors")).string(), "no such file (this golden needs weights)");
+  nn::LoadOptions opts;
+  opts.strict = strict;
+  opts.rename = std::move(rename);
+  auto rep = nn::load_weights(m, *weights, opts);
+  if (!rep.ok()) spdlog::warn("non-strict load: {}", rep.summary());
 }
 
 GoldenCase load_case(const fs::path& dir, const std::string& name) {

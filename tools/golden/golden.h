@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <torch/nn/module.h>
+
 #include "model/io/state_dict.h"
 
 namespace hallo::golden {
@@ -25,6 +27,10 @@ struct GoldenCase {
   std::optional<io::StateDict> weights;  // NAME.weights.safetensors when present
   std::map<std::string, at::Tensor> io;  // every tensor of NAME.io.safetensors
   bool want_hooks = false;
+  bool strict = true;  // false (--non-strict): load what matches, report the rest
+
+  // Loads the golden's weights onto `m` (strict unless --non-strict) and logs the report.
+  void load_into(torch::nn::Module& m, std::function<std::string(const std::string&)> rename = {}) const;
 
   const at::Tensor& input(const std::string& key) const;  // "in.sample"; throws naming the golden
   bool has(const std::string& key) const { return io.count(key) != 0; }

@@ -10,10 +10,9 @@
 namespace hallo::golden {
 
 Outputs run_unet2d(const GoldenCase& c) {
-  if (!c.weights) fail("{}: needs {}.weights.safetensors", c.name, c.name);
   auto cfg = model::UNet2DConfig::from_json(c.config, c.name + ".config.json");
   model::UNet2DConditionModel unet(cfg);
-  nn::load_weights(*unet, *c.weights);
+  c.load_into(*unet);
   unet->eval();
   torch::NoGradGuard ng;
   model::Hooks hooks;

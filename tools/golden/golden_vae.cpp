@@ -11,10 +11,9 @@
 namespace hallo::golden {
 
 Outputs run_vae(const GoldenCase& c) {
-  if (!c.weights) fail("{}: needs {}.weights.safetensors", c.name, c.name);
   auto cfg = model::VaeConfig::from_json(c.config, c.name + ".config.json");
   model::AutoencoderKL vae(cfg);
-  nn::load_weights(*vae, *c.weights, {true, model::vae_translate_legacy_key});
+  c.load_into(*vae, model::vae_translate_legacy_key);
   vae->eval();
   torch::NoGradGuard ng;
   Outputs o;

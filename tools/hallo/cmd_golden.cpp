@@ -16,7 +16,7 @@ namespace hallo::cli {
 Command register_golden(CLI::App& app, const GlobalOptions&) {
   struct Opts {
     std::string dir, name, out;
-    bool check = false, hooks = false, list = false;
+    bool check = false, hooks = false, list = false, non_strict = false;
     double tol = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -28,6 +28,7 @@ Command register_golden(CLI::App& app, const GlobalOptions&) {
   sub->add_flag("--hooks", o->hooks, "also produce hook.* intermediates (compared for information only)");
   sub->add_option("--tol", o->tol, "relative tolerance max|diff|/max|golden| (default: the runner's)");
   sub->add_flag("--list", o->list, "list the supported golden kinds");
+  sub->add_flag("--non-strict", o->non_strict, "load matching weights and report missing/unexpected/mis-shaped ones instead of failing");
   return [o]() {
     if (o->list) {
       for (const auto& r : golden::runners()) fmt::print("{:<22} {} (tol {:g})\n", r.key, r.what, r.tol);
@@ -37,6 +38,7 @@ Command register_golden(CLI::App& app, const GlobalOptions&) {
     if (!std::filesystem::is_directory(o->dir)) fail_at(o->dir, "no such golden directory");
     golden::GoldenCase c = golden::load_case(o->dir, o->name);
     c.want_hooks = o->hooks;
+    c.strict = !o->non_strict;
     const auto& runner = golden::find_runner(c);
     golden::Outputs produced = runner.run(c);
     if (!o->out.empty()) {

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "core/error.h"
-#include "core/threads.h"
+#include "core/runtime.h"
 #include "tools/hallo/commands.h"
 
 int main(int argc, char** argv) {
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(g.verbose ? spdlog::level::debug : g.quiet ? spdlog::level::warn : spdlog::level::info);
   const std::string name = app.get_subcommands().front()->get_name();
   try {
-    hallo::configure_threads(g.threads);
+    hallo::configure_runtime(g.threads);
     return commands.at(app.get_subcommands().front())();
   } catch (const std::exception& e) {
     std::string msg = e.what();

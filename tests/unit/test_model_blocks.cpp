@@ -1,0 +1,252 @@
+// SD building blocks, the strict loader, UNet2D / VAE against goldens' hooks.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "model/io/hf_config.h"
+#include "model/io/safetensors.h"
+#include "model/nn/attention.h"
+#include "model/nn/attention_kernel.h"
+#include "model/nn/embeddings.h"
+#include "model/nn/loader.h"
+#include "model/unet2d/unet_2d_condition.h"
+#include "model/vae/autoencoder_kl.h"
+#include "test_util.h"
+#include "tools/golden/golden.h"
+
+using namespace hallo;
+using test::expect_error;
+
+namespace {
+
+double rel_err(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-30);
+}
+
+// Named parameters of a module as safetensors records (a "checkpoint" of it).
+std::vector<io::TensorRecord> records_of(torch::nn::Module& m) {
+  std::vector<io::TensorRecord> r;
+  for (const auto& p : m.named_parameters(true)) r.push_back(io::from_tensor(p.key(), p.value().detach().clone()));
+  return r;
+}
+
+io::StateDict state_of(std::vector<io::TensorRecord> recs, const std::string& source = "mem.safetensors") {
+  io::WeightSet ws;
+  ws.source = source;
+  ws.tensors = std::move(recs);
+  ws.sort_by_name();
+  return io::StateDict(std::move(ws));
+}
+
+struct AttentionBackendGuard {
+  nn::AttentionSettings saved = nn::attention_settings();
+  ~AttentionBackendGuard() { nn::attention_settings() = saved; }
+};
+
+}  // namespace
+
+TEST(Embeddings, TimestepSinusoidMatchesFormula) {
+  auto t = at::tensor({0, 1, 500, 999}, at::kLong);
+  const int64_t dim = 8, half = 4;
+  auto e = nn::timestep_sinusoid(t, dim, /*flip=*/true, /*shift=*/0);
+  ASSERT_EQ(e.sizes(), (std::vector<int64_t>{4, 8}));
+  for (int b = 0; b < 4; ++b)
+    for (int i = 0; i < half; ++i) {
+      const double ts = t[b].item<double>();
+      const double f = std::exp(-std::log(10000.0) * i / half);
+      EXPECT_NEAR(e[b][i].item<double>(), std::cos(ts * f), 2e-4) << b << "," << i;         // cos first (flipped)
+      EXPECT_NEAR(e[b][half + i].item<double>(), std::sin(ts * f), 2e-4) << b << "," << i;  // then sin
+    }
+  auto unflipped = nn::timestep_sinusoid(t, dim, false, 1);
+  EXPECT_NEAR(unflipped[2][1].item<double>(), std::sin(500.0 * std::exp(-std::log(10000.0) / 3.0)), 2e-4);
+}
+
+TEST(Attention, ChunkedEqualsFullScoresAndNaivePerHead) {
+  AttentionBackendGuard guard;
+  at::manual_seed(3);
+  nn::Attention attn(nn::AttentionOptions{16, 12, 4, 8});  // cross-attention, 4 heads of 8
+  attn->eval();
+  c10::InferenceMode im;
+  auto x = at::randn({2, 37, 16}), ctx = at::randn({2, 5, 12});
+  nn::attention_settings().backend = nn::AttentionBackend::Math;
+  auto full = attn->forward(x, ctx);
+  nn::attention_settings().backend = nn::AttentionBackend::Chunked;
+  nn::attention_settings().score_budget_bytes = 2 * 4 * 5 * 4 * 3;  // 3 query rows per chunk
+  auto chunked = attn->forward(x, ctx);
+  EXPECT_LT(rel_err(chunked, full), 1e-6);
+  // Naive reference: per head softmax(q k^T / sqrt(d)) v, then to_out.
+  auto q = attn->to_q->forward(x), k = attn->to_k->forward(ctx), v = attn->to_v->forward(ctx);
+  std::vector<at::Tensor> heads;
+  for (int h = 0; h < 4; ++h) {
+    auto qs = q.narrow(2, h * 8, 8), ks = k.narrow(2, h * 8, 8), vs = v.narrow(2, h * 8, 8);
+    heads.push_back(at::matmul((at::matmul(qs, ks.transpose(1, 2)) / std::sqrt(8.0)).softmax(-1), vs));
+  }
+  auto ref = attn->out_proj->forward(at::cat(heads, 2));
+  EXPECT_LT(rel_err(full, ref), 1e-5);
+}
+
+TEST(Loader, StrictErrorNamesEveryRenamedAndReshapedKey) {
+  at::manual_seed(0);
+  model::UNet2DConditionModel unet(model::UNet2DConfig::tiny());
+  auto recs = records_of(*unet);
+  for (auto& r : recs) {
+    if (r.name == "conv_in.weight") r.name = "conv_in.weight_renamed";
+    if (r.name == "time_embedding.linear_1.bias") r = io::from_tensor(r.name, at::zeros({7}));
+  }
+  auto sd = state_of(recs, "bad_unet.safetensors");
+  model::UNet2DConditionModel fresh(model::UNet2DConfig::tiny());
+  expect_error([&] { nn::load_weights(*fresh, sd); },
+               {"bad_unet.safetensors", "missing", "conv_in.weight", "unexpected", "conv_in.weight_renamed", "mis-shaped",
+                "time_embedding.linear_1.bias: file [7] vs model [128]"});
+  // Non-strict: everything else loads, the report names the three problems.
+  auto rep = nn::load_weights(*fresh, sd, {false, {}});
+  // A mis-shaped tensor is reported as such, not also as missing (like torch's load_state_dict).
+  EXPECT_EQ(rep.missing, (std::vector<std::string>{"conv_in.weight"}));
+  EXPECT_EQ(rep.unexpected, (std::vector<std::string>{"conv_in.weight_renamed"}));
+  EXPECT_EQ(rep.mismatched.size(), 1u);
+  EXPECT_EQ(rep.loaded, recs.size() - 2);
+  EXPECT_TRUE(at::equal(fresh->conv_out->weight, unet->conv_out->weight));
+}
+
+TEST(Loader, ConvertsDtypeOnLoad) {
+  at::manual_seed(1);
+  model::UNet2DConditionModel unet(model::UNet2DConfig::tiny());
+  auto recs = records_of(*unet);
+  for (auto& r : recs) r = io::from_tensor(r.name, io::to_tensor(r).to(at::kHalf));  // an fp16 checkpoint
+  model::UNet2DConditionModel fresh(model::UNet2DConfig::tiny());
+  auto rep = nn::load_weights(*fresh, state_of(recs));
+  EXPECT_TRUE(rep.ok());
+  EXPECT_EQ(fresh->conv_in->weight.scalar_type(), at::kFloat);
+  EXPECT_TRUE(at::allclose(fresh->conv_in->weight, unet->conv_in->weight, 1e-3, 1e-3));
+}
+
+TEST(UNet2D, OddLatentSizesUpsampleToTheSkip) {
+  at::manual_seed(2);
+  model::UNet2DConditionModel unet(model::UNet2DConfig::tiny());
+  unet->eval();
+  c10::InferenceMode im;
+  auto y = unet->forward(at::randn({1, 4, 15, 13}), at::tensor({10}, at::kLong), at::randn({1, 3, 40}));
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 4, 15, 13}));
+  EXPECT_TRUE(at::isfinite(y).all().item<bool>());
+}
+
+TEST(UNet2D, LinearProjectionMatchesConvProjection) {
+  // Same weights, proj_in/proj_out as 1x1 conv vs Linear (SD2-style configs) -> same output.
+  auto cfg = model::UNet2DConfig::tiny();
+  at::manual_seed(4);
+  model::UNet2DConditionModel conv(cfg);
+  cfg.use_linear_projection = true;
+  model::UNet2DConditionModel lin(cfg);
+  std::vector<io::TensorRecord> recs;
+  for (auto& r : records_of(*conv)) {
+    if (r.name.find("proj_in.weight") != std::string::npos || r.name.find("proj_out.weight") != std::string::npos)
+      r = io::from_tensor(r.name, io::to_tensor(r).flatten(1));  // [out, in, 1, 1] -> [out, in]
+    recs.push_back(r);
+  }
+  nn::load_weights(*lin, state_of(recs));
+  conv->eval();
+  lin->eval();
+  c10::InferenceMode im;
+  auto x = at::randn({2, 4, 8, 8}), ctx = at::randn({2, 3, 40});
+  auto t = at::tensor({5, 900}, at::kLong);
+  auto yc = conv->forward(x, t, ctx);
+  auto yl = lin->forward(x, t, ctx);
+  ASSERT_TRUE(at::isfinite(yc).all().item<bool>());
+  ASSERT_TRUE(at::isfinite(yl).all().item<bool>());
+  EXPECT_LT(rel_err(yl, yc), 1e-5);
+}
+
+TEST(UNet2D, ConfigErrorsNameFileAndField) {
+  nlohmann::json j = {{"block_out_channels", {32, 64}}, {"down_block_types", {"DownBlock2D", "DownBlock2D"}},
+                      {"up_block_types", {"UpBlock2D", "UpBlock2D"}}, {"norm_num_groups", 8}};
+  EXPECT_NO_THROW(model::UNet2DConfig::from_json(j, "unet/config.json"));
+  auto bad = j;
+  bad["class_embed_type"] = "timestep";
+  expect_error([&] { model::UNet2DConfig::from_json(bad, "unet/config.json"); }, {"unet/config.json", "class_embed_type"});
+  bad = j;
+  bad["up_block_types"] = {"UpBlock2D"};
+  expect_error([&] { model::UNet2DConfig::from_json(bad, "unet/config.json"); }, {"up_block_types"});
+  bad = j;
+  bad["attention_head_dim"] = {8, 7};
+  expect_error([&] { model::UNet2DConfig::from_json(bad, "unet/config.json"); }, {"not divisible by 7 heads"});
+  bad = j;
+  bad["layers_per_block"] = "2";
+  expect_error([&] { model::UNet2DConfig::from_json(bad, "unet/config.json"); }, {"'layers_per_block'", "expected an integer"});
+  // attention_head_dim as a list (SD2) gives per-block heads.
+  auto sd2 = j;
+  sd2["attention_head_dim"] = {4, 8};
+  EXPECT_EQ(model::UNet2DConfig::from_json(sd2, "c").num_attention_heads, (std::vector<int64_t>{4, 8}));
+}
+
+TEST(Goldens, UNet2DEveryBlockHookMatches) {
+  const auto dir = test::golden_dir();
+  if (!std::filesystem::exists(dir / "sd_unet2d.io.safetensors")) GTEST_SKIP() << "no ../shared/golden";
+  auto c = golden::load_case(dir, "sd_unet2d");
+  c.want_hooks = true;
+  auto out = golden::run_unet2d(c);
+  int hooks = 0;
+  for (const auto& [k, v] : c.io) {
+    if (k.rfind("hook.", 0) != 0) continue;
+    ASSERT_TRUE(out.count(k)) << k;
+    EXPECT_LT(rel_err(out.at(k), v), 1e-4) << k;
+    ++hooks;
+  }
+  EXPECT_EQ(hooks, 13);  // time_embedding, conv_in, 4 down, mid, 4 up, conv_norm_out, conv_out
+  EXPECT_LT(rel_err(out.at("out.sample"), c.io.at("out.sample")), 1e-4);
+}
+
+TEST(Goldens, VaeLegacyAttentionNamesLoadTheSameWeights) {
+  const auto dir = test::golden_dir();
+  if (!std::filesystem::exists(dir / "vae.weights_legacy_names.safetensors")) GTEST_SKIP() << "no ../shared/golden";
+  auto cfg = model::VaeConfig::from_json(io::load_json_file(dir / "vae.config.json"), "vae.config.json");
+  model::AutoencoderKL a(cfg), b(cfg);
+  nn::load_weights(*a, io::StateDict::open(dir / "vae.weights.safetensors"));
+  auto legacy = io::StateDict::open(dir / "vae.weights_legacy_names.safetensors");
+  EXPECT_TRUE(legacy.contains("decoder.mid_block.attentions.0.proj_attn.weight"));
+  expect_error([&] { nn::load_weights(*b, legacy); }, {"proj_attn"});  // untranslated: strict failure
+  nn::load_weights(*b, legacy, {true, model::vae_translate_legacy_key});
+  auto pa = a->named_parameters(true), pb = b->named_parameters(true);
+  for (const auto& p : pa) EXPECT_TRUE(at::equal(p.value(), pb[p.key()])) << p.key();
+  EXPECT_EQ(model::vae_translate_legacy_key("encoder.mid_block.attentions.0.query.bias"), "encoder.mid_block.attentions.0.to_q.bias");
+  EXPECT_EQ(model::vae_translate_legacy_key("encoder.down_blocks.0.resnets.0.conv1.weight"), "encoder.down_blocks.0.resnets.0.conv1.weight");
+}
+
+TEST(Vae, PosteriorSampleUsesMeanAndStd) {
+  model::DiagonalGaussian g{at::full({1, 4, 2, 2}, 3.0), at::full({1, 4, 2, 2}, std::log(4.0))};
+  EXPECT_NEAR(g.std().mean().item<double>(), 2.0, 1e-6);
+  auto gen = at::detail::createCPUGenerator(7);
+  auto s = g.sample(gen);
+  auto gen2 = at::detail::createCPUGenerator(7);
+  auto eps = at::randn({1, 4, 2, 2}, gen2);
+  EXPECT_TRUE(at::allclose(s, 3.0 + 2.0 * eps));
+}
+
+// Regression guard: attention once used diffusers' baddbmm(empty, beta=0) and this
+// model's outputs were intermittently NaN. Poison freed memory with NaN first so
+// an uninitialised read has a chance to show.
+TEST(Runtime, TinyUNetStaysFiniteAfterAllocatorPoisoning) {
+  at::manual_seed(4);
+  model::UNet2DConditionModel unet(model::UNet2DConfig::tiny());
+  unet->eval();
+  torch::NoGradGuard ng;
+  // Poison the allocator's free lists with NaN so an uninitialised read shows up.
+  for (int i = 0; i < 8; ++i) {
+    auto junk = at::full({16, 4, 4 << i}, std::numeric_limits<float>::quiet_NaN());
+    (void)junk;
+  }
+  model::Hooks hooks;
+  unet->forward(at::randn({2, 4, 16, 16}), at::tensor({5, 900}, at::kLong), at::randn({2, 3, 40}), &hooks);
+  for (const auto& [k, v] : hooks) EXPECT_TRUE(at::isfinite(v).all().item<bool>()) << k;
+  // The kernel itself, on the shape that failed ([16, 4, 4] scores).
+  auto q = at::randn({16, 4, 8}), k = at::randn({16, 4, 8});
+  for (int i = 0; i < 50; ++i) {
+    { auto junk = at::full({16, 4, 4}, std::numeric_limits<float>::quiet_NaN()); }
+    EXPECT_TRUE(at::isfinite(nn::attention(q, k, k)).all().item<bool>());
+  }
+}
