@@ -35,8 +35,11 @@ BasicTransformerBlockImpl::BasicTransformerBlockImpl(const TransformerBlockOptio
   ff = register_module("ff", FeedForward(o.dim));
 }
 
-at::Tensor BasicTransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& context) {
-  auto h = attn1->forward(norm1->forward(x)) + x;
+at::Tensor BasicTransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& context,
+                                              model::ReferenceBank* write_bank) {
+  auto n1 = norm1->forward(x);
+  if (write_bank) write_bank->put(path, n1.clone());
+  auto h = attn1->forward(n1) + x;
   check_finite(h, "BasicTransformerBlock.attn1");
   h = attn2->forward(norm2->forward(h), context) + h;
   check_finite(h, "BasicTransformerBlock.attn2");
@@ -65,7 +68,8 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) : 
   }
 }
 
-at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor& context) {
+at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor& context,
+                                           model::ReferenceBank* write_bank) {
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
   auto t = norm->forward(x);
   check_finite(t, "Transformer2DModel.norm (GroupNorm)");
@@ -76,7 +80,7 @@ at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor
     t = proj_in.forward(t);
     t = t.permute({0, 2, 3, 1}).reshape({b, h * w, -1});  // [B, HW, inner]
   }
-  for (auto& blk : blocks) t = blk->forward(t, context);
+  for (auto& blk : blocks) t = blk->forward(t, context, write_bank);
   if (linear_) {
     t = proj_out.forward(t);
     t = t.reshape({b, h, w, -1}).permute({0, 3, 1, 2}).contiguous();

@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "model/hallo/reference_bank.h"
 #include "model/nn/attention.h"
 
 namespace hallo::nn {
@@ -34,8 +35,12 @@ struct TransformerBlockOptions {
 class BasicTransformerBlockImpl : public torch::nn::Module {
  public:
   explicit BasicTransformerBlockImpl(const TransformerBlockOptions& o);
-  // x: [B, L, C], context: [B, Lk, Ck] -> [B, L, C]
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& context);
+  // x: [B, L, C], context: [B, Lk, Ck] -> [B, L, C]. With `write_bank`, the norm1
+  // output is stored under this block's path (ReferenceNet write mode).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& context, model::ReferenceBank* write_bank = nullptr);
+
+  // Module path inside its network, set by the owning model after construction.
+  std::string path;
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   Attention attn1{nullptr}, attn2{nullptr};
@@ -54,7 +59,7 @@ class Transformer2DModelImpl : public torch::nn::Module {
  public:
   explicit Transformer2DModelImpl(const Transformer2DOptions& o);
   // x: [B, C, H, W], context: [B, Lk, Ck] -> [B, C, H, W]
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& context);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& context, model::ReferenceBank* write_bank = nullptr);
 
   torch::nn::GroupNorm norm{nullptr};
   torch::nn::AnyModule proj_in, proj_out;  // Conv2d 1x1 or Linear per config

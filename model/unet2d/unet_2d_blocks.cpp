@@ -36,10 +36,10 @@ DownBlock2DImpl::DownBlock2DImpl(const BlockOptions& o) {
 }
 
 at::Tensor DownBlock2DImpl::forward(at::Tensor x, const at::Tensor& temb, const at::Tensor& context,
-                                    std::vector<at::Tensor>& skips) {
+                                    std::vector<at::Tensor>& skips, ReferenceBank* bank) {
   for (size_t i = 0; i < res.size(); ++i) {
     x = res[i]->forward(x, temb);
-    if (!attn.empty()) x = attn[i]->forward(x, context);
+    if (!attn.empty()) x = attn[i]->forward(x, context, bank);
     skips.push_back(x);
   }
   if (down) {
@@ -62,10 +62,11 @@ MidBlock2DCrossAttnImpl::MidBlock2DCrossAttnImpl(const BlockOptions& o) {
   }
 }
 
-at::Tensor MidBlock2DCrossAttnImpl::forward(at::Tensor x, const at::Tensor& temb, const at::Tensor& context) {
+at::Tensor MidBlock2DCrossAttnImpl::forward(at::Tensor x, const at::Tensor& temb, const at::Tensor& context,
+                                            ReferenceBank* bank) {
   x = res[0]->forward(x, temb);
   for (size_t i = 0; i < attn.size(); ++i) {
-    x = attn[i]->forward(x, context);
+    x = attn[i]->forward(x, context, bank);
     x = res[i + 1]->forward(x, temb);
   }
   return x;
@@ -93,12 +94,13 @@ UpBlock2DImpl::UpBlock2DImpl(const BlockOptions& o) {
 }
 
 at::Tensor UpBlock2DImpl::forward(at::Tensor x, std::vector<at::Tensor>& skips, const at::Tensor& temb,
-                                  const at::Tensor& context, c10::optional<std::vector<int64_t>> up_size) {
+                                  const at::Tensor& context, c10::optional<std::vector<int64_t>> up_size,
+                                  ReferenceBank* bank) {
   for (size_t i = 0; i < res.size(); ++i) {
     at::Tensor skip = std::move(skips.back());
     skips.pop_back();
     x = res[i]->forward(at::cat({x, skip}, 1), temb);
-    if (!attn.empty()) x = attn[i]->forward(x, context);
+    if (!attn.empty()) x = attn[i]->forward(x, context, bank);
   }
   if (up) x = up->forward(x, up_size);
   return x;

@@ -35,7 +35,8 @@ class DownBlock2DImpl : public torch::nn::Module {
  public:
   explicit DownBlock2DImpl(const BlockOptions& o);
   // x: [B, Cin, H, W] -> [B, Cout, H/2, W/2]; appends one skip per resnet (+1 after downsampling).
-  at::Tensor forward(at::Tensor x, const at::Tensor& temb, const at::Tensor& context, std::vector<at::Tensor>& skips);
+  at::Tensor forward(at::Tensor x, const at::Tensor& temb, const at::Tensor& context, std::vector<at::Tensor>& skips,
+                     ReferenceBank* bank = nullptr);
 
   torch::nn::ModuleList resnets, attentions, downsamplers;
   std::vector<nn::ResnetBlock2D> res;
@@ -47,7 +48,7 @@ TORCH_MODULE(DownBlock2D);
 class MidBlock2DCrossAttnImpl : public torch::nn::Module {
  public:
   explicit MidBlock2DCrossAttnImpl(const BlockOptions& o);
-  at::Tensor forward(at::Tensor x, const at::Tensor& temb, const at::Tensor& context);
+  at::Tensor forward(at::Tensor x, const at::Tensor& temb, const at::Tensor& context, ReferenceBank* bank = nullptr);
 
   torch::nn::ModuleList resnets, attentions;
   std::vector<nn::ResnetBlock2D> res;
@@ -60,7 +61,7 @@ class UpBlock2DImpl : public torch::nn::Module {
   explicit UpBlock2DImpl(const BlockOptions& o);
   // Consumes layers+1 skips from the back of `skips`; upsamples to `up_size` when given.
   at::Tensor forward(at::Tensor x, std::vector<at::Tensor>& skips, const at::Tensor& temb, const at::Tensor& context,
-                     c10::optional<std::vector<int64_t>> up_size);
+                     c10::optional<std::vector<int64_t>> up_size, ReferenceBank* bank = nullptr);
 
   torch::nn::ModuleList resnets, attentions, upsamplers;
   std::vector<nn::ResnetBlock2D> res;

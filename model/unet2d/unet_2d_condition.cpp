@@ -57,8 +57,23 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConfig& c) : cfg_
     up_blocks->push_back(ups.back());
     prev = o.out_channels;
   }
-  conv_norm_out = register_module("conv_norm_out", tnn::GroupNorm(tnn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));
-  conv_out = register_module("conv_out", tnn::Conv2d(tnn::Conv2dOptions(ch[0], c.out_channels, 3).padding(1)));
+  if (!c.reference_net) {
+    conv_norm_out = register_module("conv_norm_out", tnn::GroupNorm(tnn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));
+    conv_out = register_module("conv_out", tnn::Conv2d(tnn::Conv2dOptions(ch[0], c.out_channels, 3).padding(1)));
+  }
+  // Give every transformer block its path: bank entries and pairing are keyed by it.
+  for (const auto& item : named_modules("", /*include_self=*/false)) {
+    if (auto* blk = dynamic_cast<nn::BasicTransformerBlockImpl*>(item.value().get())) {
+      blk->path = item.key();
+      tblocks_.push_back(nn::BasicTransformerBlock(std::dynamic_pointer_cast<nn::BasicTransformerBlockImpl>(item.value())));
+    }
+  }
+}
+
+std::vector<BlockInfo> UNet2DConditionModelImpl::transformer_blocks() const {
+  std::vector<BlockInfo> out;
+  for (const auto& b : tblocks_) out.push_back({b->path, b->norm1->options.normalized_shape()[0]});
+  return out;
 }
 
 at::Tensor UNet2DConditionModelImpl::time_embed(const at::Tensor& timestep, int64_t batch, c10::ScalarType dtype) {
@@ -69,7 +84,7 @@ at::Tensor UNet2DConditionModelImpl::time_embed(const at::Tensor& timestep, int6
 }
 
 at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at::Tensor& timestep,
-                                             const at::Tensor& context, Hooks* hooks) {
+                                             const at::Tensor& context, Hooks* hooks, ReferenceBank* write_bank) {
   auto record = [&](const std::string& k, const at::Tensor& v) {
     if (hooks) (*hooks)[k] = v;
   };
@@ -79,10 +94,10 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
   record("conv_in", x);
   std::vector<at::Tensor> skips{x};
   for (size_t i = 0; i < downs.size(); ++i) {
-    x = downs[i]->forward(x, emb, context, skips);
+    x = downs[i]->forward(x, emb, context, skips, write_bank);
     record("down_blocks." + std::to_string(i), x);
   }
-  x = mid_block->forward(x, emb, context);
+  x = mid_block->forward(x, emb, context, write_bank);
   record("mid_block", x);
   for (size_t i = 0; i < ups.size(); ++i) {
     // Upsample to the next skip's size so odd latent sizes line up (diffusers' upsample_size).
@@ -92,9 +107,10 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
       const auto& next = skips[skips.size() - consumed - 1];
       size = std::vector<int64_t>{next.size(2), next.size(3)};
     }
-    x = ups[i]->forward(x, skips, emb, context, size);
+    x = ups[i]->forward(x, skips, emb, context, size, write_bank);
     record("up_blocks." + std::to_string(i), x);
   }
+  if (cfg_.reference_net) return x;  // [B, C0, H, W] features for the bank's consumer
   x = conv_norm_out->forward(x);
   record("conv_norm_out", x);
   x = conv_out->forward(at::silu(x));

@@ -22,8 +22,11 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   explicit UNet2DConditionModelImpl(const UNet2DConfig& c);
   // sample: [B, Cin, H, W], timestep: [B] or [] (int or float), context: [B, L, cross_dim]
   // -> [B, Cout, H, W]. When `hooks` is given, each top-level block's output is stored.
+  // With `write_bank` (ReferenceNet write mode) every transformer block stores its norm1 features.
   at::Tensor forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& context,
-                     Hooks* hooks = nullptr);
+                     Hooks* hooks = nullptr, ReferenceBank* write_bank = nullptr);
+  // Every spatial BasicTransformerBlock with its path and width (for reference pairing).
+  std::vector<BlockInfo> transformer_blocks() const;
   // Time embedding for the (broadcast) timesteps: [B, time_embed_dim].
   at::Tensor time_embed(const at::Tensor& timestep, int64_t batch, c10::ScalarType dtype);
 
@@ -39,6 +42,7 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
 
  private:
   UNet2DConfig cfg_;
+  std::vector<nn::BasicTransformerBlock> tblocks_;
 };
 TORCH_MODULE(UNet2DConditionModel);
 

@@ -27,6 +27,9 @@ struct UNet2DConfig {
   int64_t downsample_padding = 1;
   double mid_block_scale_factor = 1.0;
   int64_t transformer_layers_per_block = 1;
+  // Hallo's ReferenceNet: no conv_norm_out / conv_out; forward returns the last
+  // up-block's features (net.pth's reference_unet.* has 680 of the 684 keys).
+  bool reference_net = false;
 
   static UNet2DConfig sd15();
   static UNet2DConfig tiny();  // the goldens' widths: [32,32,64,64], 8 groups, cross dim 40

@@ -54,7 +54,14 @@ GoldenCase load_case(const fs::path& dir, const std::string& name) {
 }
 
 const RunnerEntry& find_runner(const GoldenCase& c) {
-  const std::string cls = c.config.is_object() ? c.config.value("_class_name", std::string()) : std::string();
+  std::string cls = c.config.is_object() ? c.config.value("_class_name", std::string()) : std::string();
+  // A UNet2D recorded through ReferenceAttentionControl in write mode is Hallo's ReferenceNet.
+  if (cls == "UNet2DConditionModel" && c.config.contains("_harness") && c.config["_harness"].is_object() &&
+      c.config["_harness"].contains("reference_control"))
+    cls = "hallo_reference_unet";
+  // A config holding net + vae + scheduler records a whole pipeline run.
+  if (c.config.is_object() && c.config.contains("net") && c.config.contains("vae") && c.config.contains("scheduler"))
+    cls = "hallo_pipeline";
   for (const auto& r : runners())
     if (r.key == c.name) return r;
   for (const auto& r : runners())
@@ -109,6 +116,12 @@ const std::vector<RunnerEntry>& runners() {
       {"DDIMScheduler", "DDIM set_timesteps + step loop (ddim_*)", run_ddim, 1e-5},
       {"UNet2DConditionModel", "diffusers UNet2DConditionModel forward", run_unet2d},
       {"AutoencoderKL", "AutoencoderKL encode/decode + Hallo latent/frame conversions", run_vae},
+      {"FaceLocator", "Hallo FaceLocator (inflated conv stack) on a face mask video", run_face_locator},
+      {"ImageProjModel", "Hallo face-embedding projection -> context tokens (cond and uncond)", run_image_proj},
+      {"AudioProjModel", "Hallo audio-window projection -> per-frame audio tokens", run_audio_proj},
+      {"hallo_reference_unet", "Hallo ReferenceNet in write mode: last up-block features + reference bank", run_reference_unet},
+      {"UNet3DConditionModel", "Hallo denoising UNet3D (reference read, audio + motion modules)", run_unet3d},
+      {"hallo_pipeline", "one clip of Hallo inference: projections, ReferenceNet, DDIM + CFG, VAE decode", run_pipeline, 1e-3},
   };
   return r;
 }

@@ -70,5 +70,11 @@ Outputs run_formats_probe(const GoldenCase& c);
 Outputs run_ddim(const GoldenCase& c);
 Outputs run_unet2d(const GoldenCase& c);
 Outputs run_vae(const GoldenCase& c);
+Outputs run_face_locator(const GoldenCase& c);
+Outputs run_image_proj(const GoldenCase& c);
+Outputs run_audio_proj(const GoldenCase& c);
+Outputs run_reference_unet(const GoldenCase& c);
+Outputs run_unet3d(const GoldenCase& c);
+Outputs run_pipeline(const GoldenCase& c);
 
 }  // namespace hallo::golden

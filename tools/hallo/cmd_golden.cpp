@@ -57,16 +57,19 @@ Command register_golden(CLI::App& app, const GlobalOptions&) {
                  r.ok ? (r.exact ? "exact" : "ok") : "FAIL", r.note.empty() ? "" : " (" + r.note + ")");
     }
     if (o->hooks) {
-      golden::GoldenCase hooks_only = c;
-      hooks_only.io.clear();
-      for (const auto& [k, v] : c.io)
-        if (k.rfind("hook.", 0) == 0) hooks_only.io["out." + k.substr(5)] = v;
-      golden::Outputs hp;
-      for (const auto& [k, v] : produced)
-        if (k.rfind("hook.", 0) == 0) hp["out." + k.substr(5)] = v;
-      for (const auto& r : golden::compare(hooks_only, hp, tol))
-        fmt::print("{:<40} {:>12.3e} {:>12.3e} {:>10.2e}  {} (hook, informational)\n", "hook." + r.key.substr(4),
-                   r.max_abs, r.max_ref, r.rel, r.ok ? "ok" : "DIFF");
+      // hook.* (module outputs) and rec.* (recorded pipeline intermediates): informational.
+      for (const std::string prefix : {"hook.", "rec."}) {
+        golden::GoldenCase part = c;
+        part.io.clear();
+        for (const auto& [k, v] : c.io)
+          if (k.rfind(prefix, 0) == 0) part.io["out." + k.substr(prefix.size())] = v;
+        golden::Outputs pp;
+        for (const auto& [k, v] : produced)
+          if (k.rfind(prefix, 0) == 0) pp["out." + k.substr(prefix.size())] = v;
+        for (const auto& r : golden::compare(part, pp, tol))
+          fmt::print("{:<40} {:>12.3e} {:>12.3e} {:>10.2e}  {} (informational){}\n", prefix + r.key.substr(4), r.max_abs,
+                     r.max_ref, r.rel, r.ok ? "ok" : "DIFF", r.note.empty() ? "" : " " + r.note);
+      }
     }
     fmt::print("{}: {} of {} outputs within tolerance {:g}\n", o->name, rows.size() - bad, rows.size(), tol);
     return bad == 0 ? 0 : 1;

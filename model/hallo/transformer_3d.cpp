@@ -1,0 +1,86 @@
+#include "model/hallo/transformer_3d.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+
+#include "core/error.h"
+
+namespace hallo::model {
+
+namespace tnn = torch::nn;
+
+at::Tensor reference_read_block(nn::BasicTransformerBlockImpl& blk, const at::Tensor& x, const at::Tensor& context,
+                                int64_t frames, const ReadOptions& ro, at::Tensor* motion) {
+  auto n1 = blk.norm1->forward(x);  // [N, L, C], N = B*F
+  at::Tensor h;
+  if (ro.bank && ro.bank->contains(blk.path)) {
+    const int64_t n = x.size(0), l = x.size(1), c = x.size(2), b = n / frames;
+    const at::Tensor e = ro.bank->get(blk.path).to(ro.bank_dtype).to(x.scalar_type());  // [B*S, L, C]
+    if (e.dim() != 3 || e.size(1) != l || e.size(2) != c || e.size(0) % b != 0)
+      fail_at("reference bank", "entry '{}' has shape {}, expected [{}*S, {}, {}]", blk.path, c10::str(e.sizes()), b,
+              l, c);
+    const auto e4 = e.view({b, e.size(0) / b, l, c});
+    // Quirk kept: the reference row is tiled with repeat over frames, so row k of the
+    // [B*F] batch gets sample k % B (not its own CFG half).
+    const auto ref = e4.select(1, 0).repeat({frames, 1, 1});  // [F*B, L, C]
+    auto kv = at::cat({n1, ref}, 1);                            // [N, 2L, C]
+    if (ro.cfg) {
+      const int64_t half = n / 2;
+      auto uc = blk.attn1->forward(n1.narrow(0, 0, half));  // uncond half: plain self-attention
+      auto c_ = blk.attn1->forward(n1.narrow(0, half, n - half), kv.narrow(0, half, n - half));
+      h = at::cat({uc, c_}, 0) + x;
+    } else {
+      h = blk.attn1->forward(n1, kv) + x;
+    }
+    if (motion) *motion = e4.narrow(1, 1, e4.size(1) - 1);  // [B, S-1, L, C]
+  } else {
+    h = blk.attn1->forward(n1) + x;
+  }
+  h = blk.attn2->forward(blk.norm2->forward(h), context) + h;
+  return blk.ff->forward(blk.norm3->forward(h)) + h;
+}
+
+Transformer3DModelImpl::Transformer3DModelImpl(const nn::Transformer2DOptions& o) : linear_(o.use_linear_projection) {
+  const int64_t inner = o.heads * o.dim_head;
+  norm = register_module("norm", tnn::GroupNorm(tnn::GroupNormOptions(o.norm_groups, o.in_channels).eps(1e-6)));
+  if (linear_) proj_in = tnn::AnyModule(register_module("proj_in", tnn::Linear(o.in_channels, inner)));
+  else proj_in = tnn::AnyModule(register_module("proj_in", tnn::Conv2d(tnn::Conv2dOptions(o.in_channels, inner, 1))));
+  transformer_blocks = register_module("transformer_blocks", tnn::ModuleList());
+  for (int64_t i = 0; i < o.layers; ++i) {
+    blocks.push_back(nn::BasicTransformerBlock(nn::TransformerBlockOptions{inner, o.heads, o.dim_head, o.cross_attention_dim}));
+    transformer_blocks->push_back(blocks.back());
+  }
+  if (linear_) proj_out = tnn::AnyModule(register_module("proj_out", tnn::Linear(inner, o.in_channels)));
+  else proj_out = tnn::AnyModule(register_module("proj_out", tnn::Conv2d(tnn::Conv2dOptions(inner, o.in_channels, 1))));
+}
+
+at::Tensor Transformer3DModelImpl::forward(const at::Tensor& x, const at::Tensor& context, int64_t frames,
+                                           const ReadOptions& ro, at::Tensor* motion_frames) {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3), b = n / frames;
+  // b n c -> (b f) n c
+  const auto ctx = context.size(0) == n ? context : context.repeat_interleave(frames, 0);
+  auto t = norm->forward(x);
+  if (linear_) {
+    t = proj_in.forward(t.permute({0, 2, 3, 1}).reshape({n, h * w, -1}));
+  } else {
+    t = proj_in.forward(t);
+    t = t.permute({0, 2, 3, 1}).reshape({n, h * w, -1});  // [B*F, HW, inner]
+  }
+  at::Tensor motion;
+  for (size_t i = 0; i < blocks.size(); ++i)
+    t = reference_read_block(*blocks[i], t, ctx, frames, ro, i == 0 ? &motion : nullptr);
+  if (linear_) {
+    t = proj_out.forward(t).reshape({n, h, w, -1}).permute({0, 3, 1, 2}).contiguous();
+  } else {
+    t = proj_out.forward(t.reshape({n, h, w, -1}).permute({0, 3, 1, 2}).contiguous());
+  }
+  if (motion_frames) {
+    // b f (h w) c -> b c f h w
+    if (motion.defined()) *motion_frames = motion.reshape({b, motion.size(1), h, w, -1}).permute({0, 4, 1, 2, 3});
+    else *motion_frames = at::Tensor();
+  }
+  return t + x;
+}
+
+}  // namespace hallo::model
