@@ -34,9 +34,15 @@ if [ -f "$GOLDEN/hallo_pipeline.weights.safetensors" ]; then
     'import json,sys; j=json.load(sys.stdin); print(j["tensor_count"], "tensors,", j["total_bytes"], "bytes; e.g.", j["tensors"][0]["name"])'
 fi
 
+if [ -f "$GOLDEN/hallo_pipeline.io.safetensors" ]; then
+  step "6. Animate one clip with tiny Hallo weights and check it against upstream"
+  "$HALLO" golden --dir "$GOLDEN" --name hallo_pipeline --out "$OUT/clip.safetensors" --check
+  "$HALLO" inspect "$OUT/clip.safetensors"
+fi
+
 step "Coming next"
 cat <<TXT
-  hallo golden    run SD1.5 / Hallo networks on the upstream goldens   (issues 3, 4)
+  hallo animate (long audio, mp4 out) on top of the one-clip pipeline  (next issues)
   hallo audio-features, media I/O, wav2vec2                             (issue 5)
   hallo prepare / synth: talking-head videos -> HDF5 shards             (issue 6)
   hallo train / animate / eval                                          (later issues)
