@@ -11,7 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <chrono>
+#include <fstream>
+#include <memory>
 #include <cstdio>
 
 #include "core/runtime.h"
@@ -26,6 +30,8 @@ namespace {
 struct Result {
   double seconds = -1, peak_gib = 0;
 };
+
+std::string g_profile;  // --profile: chrome trace of the timed forward (libtorch's legacy profiler)
 
 Result run_child(const model::UNet3DConfig& cfg, int frames, int size, nn::AttentionBackend backend) {
   nn::attention_settings().backend = backend;
@@ -55,10 +61,17 @@ Result run_child(const model::UNet3DConfig& cfg, int frames, int size, nn::Atten
     for (int l = 0; l < level; ++l) s = (s + 1) / 2;
     bank.put(blk.path, at::randn({3, s * s, blk.width}).to(cfg.bank_dtype));
   }
+  std::ofstream trace_file;
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+  if (!g_profile.empty()) {
+    trace_file.open(g_profile);
+    profile = std::make_unique<torch::autograd::profiler::RecordProfile>(trace_file);
+  }
   auto t0 = std::chrono::steady_clock::now();
   auto y = unet->forward(x, at::scalar_tensor(999, at::kLong), ctx, face, masks, audio, at::ones({3}), &bank, nullptr,
                          /*cfg=*/false);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  profile.reset();
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return {secs, ru.ru_maxrss / (1024.0 * 1024.0)};
@@ -101,6 +114,7 @@ int main(int argc, char** argv) {
   app.add_option("--frames", frames, "frames per clip");
   app.add_option("--threads", threads, "intra-op threads");
   app.add_flag("--baseline", baseline, "also run the full-score-matrix baseline");
+  app.add_option("--profile", g_profile, "write a chrome trace of the forward here (slows it down)");
   CLI11_PARSE(app, argc, argv);
   configure_runtime(threads);
   const auto cfg = model::UNet3DConfig::from_json(io::load_json_file(config), config);

@@ -38,9 +38,13 @@ at::Tensor VersatileAttentionImpl::forward_temporal(const at::Tensor& x, int64_t
   const int64_t bf = x.size(0), l = x.size(1), c = x.size(2), b = bf / frames;
   // (b f) l c -> (b l) f c
   auto t = x.view({b, frames, l, c}).permute({0, 2, 1, 3}).reshape({b * l, frames, c});
-  if (pos_encoder) t = pos_encoder->forward(t);
-  t = forward(t);  // self-attention over frames
+  t = forward_sequences(t);
   return t.view({b, l, frames, c}).permute({0, 2, 1, 3}).reshape({bf, l, c});
+}
+
+at::Tensor VersatileAttentionImpl::forward_sequences(const at::Tensor& x) {
+  const at::Tensor t = pos_encoder ? pos_encoder->forward(x) : x;
+  return forward(t);  // self-attention over frames
 }
 
 TemporalTransformerBlockImpl::TemporalTransformerBlockImpl(int64_t dim, const MotionModuleConfig& c) {
@@ -64,6 +68,14 @@ at::Tensor TemporalTransformerBlockImpl::forward(const at::Tensor& x, int64_t fr
   return ff->forward(ff_norm->forward(h)) + h;
 }
 
+at::Tensor TemporalTransformerBlockImpl::forward_sequences(const at::Tensor& x) {
+  // LayerNorm, the FF and the projections act per token, so the whole block can run
+  // in the [B*L, F, C] layout the temporal attention needs: no per-attention permutes.
+  at::Tensor h = x;
+  for (size_t i = 0; i < attn.size(); ++i) h = attn[i]->forward_sequences(norm[i]->forward(h)) + h;
+  return ff->forward(ff_norm->forward(h)) + h;
+}
+
 TemporalTransformer3DModelImpl::TemporalTransformer3DModelImpl(int64_t channels, const MotionModuleConfig& c) {
   const int64_t inner = c.num_attention_heads * (channels / c.num_attention_heads / c.temporal_attention_dim_div);
   norm = register_module("norm", tnn::GroupNorm(tnn::GroupNormOptions(c.norm_num_groups, channels).eps(1e-6)));
@@ -79,11 +91,12 @@ TemporalTransformer3DModelImpl::TemporalTransformer3DModelImpl(int64_t channels,
 at::Tensor TemporalTransformer3DModelImpl::forward(const at::Tensor& x) {
   const int64_t b = x.size(0), c = x.size(1), f = x.size(2), h = x.size(3), w = x.size(4);
   auto folded = x.permute({0, 2, 1, 3, 4}).reshape({b * f, c, h, w});  // [B*F, C, H, W]
-  auto t = norm->forward(folded).permute({0, 2, 3, 1}).reshape({b * f, h * w, c});
-  t = proj_in->forward(t);  // [B*F, HW, inner]
-  for (auto& blk : blocks) t = blk->forward(t, f);
-  t = proj_out->forward(t);                                           // [B*F, HW, C]
-  t = t.view({b, f, h, w, c}).permute({0, 4, 1, 2, 3});                // [B, C, F, H, W]
+  // One permute into sequences over frames, one back: [B*F, C, H, W] -> [B*HW, F, C].
+  auto t = norm->forward(folded).view({b, f, c, h * w}).permute({0, 3, 1, 2}).reshape({b * h * w, f, c});
+  t = proj_in->forward(t);  // [B*HW, F, inner]
+  for (auto& blk : blocks) t = blk->forward_sequences(t);
+  t = proj_out->forward(t);                                  // [B*HW, F, C]
+  t = t.view({b, h, w, f, c}).permute({0, 4, 3, 1, 2});       // [B, C, F, H, W]
   return t + x;
 }
 

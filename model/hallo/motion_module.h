@@ -32,6 +32,8 @@ class VersatileAttentionImpl : public nn::AttentionImpl {
   VersatileAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head, bool pos_encoding, int64_t max_len);
   // x: [B*F, L, C] -> [B*F, L, C]; attention runs over F for each of the B*L positions.
   at::Tensor forward_temporal(const at::Tensor& x, int64_t frames);
+  // x already laid out as sequences over frames: [B*L, F, C] -> same (no permutes).
+  at::Tensor forward_sequences(const at::Tensor& x);
   PositionalEncoding pos_encoder{nullptr};
 };
 TORCH_MODULE(VersatileAttention);
@@ -40,6 +42,7 @@ class TemporalTransformerBlockImpl : public torch::nn::Module {
  public:
   TemporalTransformerBlockImpl(int64_t dim, const MotionModuleConfig& c);
   at::Tensor forward(const at::Tensor& x, int64_t frames);  // [B*F, L, C] -> same
+  at::Tensor forward_sequences(const at::Tensor& x);        // [B*L, F, C] -> same
   torch::nn::ModuleList attention_blocks, norms;
   std::vector<VersatileAttention> attn;
   std::vector<torch::nn::LayerNorm> norm;

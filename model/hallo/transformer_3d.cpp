@@ -23,15 +23,24 @@ at::Tensor reference_read_block(nn::BasicTransformerBlockImpl& blk, const at::Te
     const auto e4 = e.view({b, e.size(0) / b, l, c});
     // Quirk kept: the reference row is tiled with repeat over frames, so row k of the
     // [B*F] batch gets sample k % B (not its own CFG half).
-    const auto ref = e4.select(1, 0).repeat({frames, 1, 1});  // [F*B, L, C]
-    auto kv = at::cat({n1, ref}, 1);                            // [N, 2L, C]
+    // K/V of the reference rows are projected once per sample, then tiled (Linear
+    // acts row-wise, so this equals projecting the tiled rows, F times cheaper).
+    auto& a = *blk.attn1;
+    const auto ref = e4.select(1, 0);                                   // [B, L, C]
+    const auto k_ref = a.to_k->forward(ref).repeat({frames, 1, 1});     // [F*B, L, inner]
+    const auto v_ref = a.to_v->forward(ref).repeat({frames, 1, 1});
+    auto read = [&](int64_t from, int64_t count) {  // reference attention for rows [from, from+count)
+      const auto own = n1.narrow(0, from, count);
+      const auto k = at::cat({a.to_k->forward(own), k_ref.narrow(0, from, count)}, 1);  // [count, 2L, inner]
+      const auto v = at::cat({a.to_v->forward(own), v_ref.narrow(0, from, count)}, 1);
+      return a.attend_projected(a.to_q->forward(own), k, v);
+    };
     if (ro.cfg) {
       const int64_t half = n / 2;
-      auto uc = blk.attn1->forward(n1.narrow(0, 0, half));  // uncond half: plain self-attention
-      auto c_ = blk.attn1->forward(n1.narrow(0, half, n - half), kv.narrow(0, half, n - half));
-      h = at::cat({uc, c_}, 0) + x;
+      auto uc = a.forward(n1.narrow(0, 0, half));  // uncond half: plain self-attention
+      h = at::cat({uc, read(half, n - half)}, 0) + x;
     } else {
-      h = blk.attn1->forward(n1, kv) + x;
+      h = read(0, n) + x;
     }
     if (motion) *motion = e4.narrow(1, 1, e4.size(1) - 1);  // [B, S-1, L, C]
   } else {

@@ -7,11 +7,17 @@
 
 #include "model/nn/debug.h"
 #include <cmath>
+#include <cstdlib>
 
 namespace hallo::nn {
 
 AttentionSettings& attention_settings() {
-  static AttentionSettings s;
+  static AttentionSettings s = [] {
+    AttentionSettings d;
+    // HALLO_ATTN_BUDGET_MB: score-matrix bytes per chunk of the math path.
+    if (const char* e = std::getenv("HALLO_ATTN_BUDGET_MB"); e && std::atoll(e) > 0) d.score_budget_bytes = std::atoll(e) << 20;
+    return d;
+  }();
   return s;
 }
 
