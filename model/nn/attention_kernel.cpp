@@ -59,9 +59,13 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 #endif
   const auto kt = k.transpose(1, 2);
   const int64_t n = q.size(0), lq = q.size(1), lk = k.size(1);
-  const int64_t row_bytes = n * lk * static_cast<int64_t>(q.element_size());
-  if (b == AttentionBackend::Math || row_bytes * lq <= s.score_budget_bytes) return math_block(q, kt, v, scale);
-  const int64_t chunk = std::max<int64_t>(1, s.score_budget_bytes / std::max<int64_t>(row_bytes, 1));
+  const int64_t es = static_cast<int64_t>(q.element_size());
+  if (b == AttentionBackend::Math || n * lq * lk * es <= s.score_budget_bytes) return math_block(q, kt, v, scale);
+  // Chunks of query rows whose [N, rows, Lk] scores fit the budget, but never fewer
+  // than 16 rows: with huge N*Lk (64x64 latents, 16 frames, reference tokens) the
+  // budget alone would give 1-2 rows per bmm and call overhead would dominate.
+  const int64_t row_bytes = n * lk * es;
+  const int64_t chunk = std::min(lq, std::max<int64_t>(16, s.score_budget_bytes / std::max<int64_t>(row_bytes, 1)));
   auto out = at::empty({n, lq, v.size(2)}, q.options());
   for (int64_t i = 0; i < lq; i += chunk) {
     const int64_t e = std::min(lq, i + chunk);
