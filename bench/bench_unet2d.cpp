@@ -8,9 +8,6 @@
 #include <c10/core/InferenceMode.h>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +15,7 @@
 #include <map>
 #include <vector>
 
+#include "bench/isolated_run.h"
 #include "core/runtime.h"
 #include "core/threads.h"
 #include "model/io/hf_config.h"
@@ -28,12 +26,7 @@ using namespace hallo;
 
 namespace {
 
-struct Result {
-  double seconds = 0;
-  double peak_gib = 0;
-};
-
-Result run_child(const model::UNet2DConfig& cfg, int size, int reps, nn::AttentionBackend backend) {
+double run_child(const model::UNet2DConfig& cfg, int size, int reps, nn::AttentionBackend backend) {
   nn::attention_settings().backend = backend;
   at::manual_seed(0);
   model::UNet2DConditionModel unet(cfg);
@@ -50,35 +43,9 @@ Result run_child(const model::UNet2DConfig& cfg, int size, int reps, nn::Attenti
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return {times[times.size() / 2], ru.ru_maxrss / (1024.0 * 1024.0)};
+  return times[times.size() / 2];
 }
 
-Result run_isolated(const model::UNet2DConfig& cfg, int size, int reps, nn::AttentionBackend backend) {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    Result r{};
-    try {
-      r = run_child(cfg, size, reps, backend);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "child failed: %s\n", e.what());
-      r.seconds = -1;
-    }
-    if (write(fds[1], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) _exit(2);
-    _exit(0);
-  }
-  close(fds[1]);
-  Result r{-1, 0};
-  if (read(fds[0], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) r.seconds = -1;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return r;
-}
 
 }  // namespace
 
@@ -105,13 +72,13 @@ int main(int argc, char** argv) {
   fmt::print("{:>6} {:>22} {:>12} {:>12} {:>10} {:>10} {:>14}\n", "latent", "variant", "forward s", "peak GiB",
              "speedup", "mem ratio", "vs upstream");
   for (int s : sizes) {
-    Result base{};
+    bench::CaseResult base{};
     if (!skip_baseline) {
-      base = run_isolated(cfg, s, reps, nn::AttentionBackend::Math);
+      base = bench::run_isolated([&] { return run_child(cfg, s, reps, nn::AttentionBackend::Math); });
       fmt::print("{:>6} {:>22} {:>12.3f} {:>12.2f} {:>10} {:>10} {:>14}\n", s, "baseline(full scores)", base.seconds,
                  base.peak_gib, "1.00x", "1.00x", "");
     }
-    Result ours = run_isolated(cfg, s, reps, nn::AttentionBackend::Auto);
+    const auto ours = bench::run_isolated([&] { return run_child(cfg, s, reps, nn::AttentionBackend::Auto); });
     std::string vs_up = upstream.count(s) ? fmt::format("{:.2f}x", upstream.at(s).first / ours.seconds) : "-";
     fmt::print("{:>6} {:>22} {:>12.3f} {:>12.2f} {:>10} {:>10} {:>14}\n", s, "hallo", ours.seconds, ours.peak_gib,
                base.seconds > 0 ? fmt::format("{:.2f}x", base.seconds / ours.seconds) : "-",

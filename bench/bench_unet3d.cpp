@@ -7,9 +7,6 @@
 #include <CLI/CLI.hpp>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
@@ -18,6 +15,7 @@
 #include <memory>
 #include <cstdio>
 
+#include "bench/isolated_run.h"
 #include "core/runtime.h"
 #include "model/hallo/unet_3d.h"
 #include "model/io/hf_config.h"
@@ -27,13 +25,10 @@ using namespace hallo;
 
 namespace {
 
-struct Result {
-  double seconds = -1, peak_gib = 0;
-};
 
 std::string g_profile;  // --profile: chrome trace of the timed forward (libtorch's legacy profiler)
 
-Result run_child(const model::UNet3DConfig& cfg, int frames, int size, nn::AttentionBackend backend) {
+double run_child(const model::UNet3DConfig& cfg, int frames, int size, nn::AttentionBackend backend) {
   nn::attention_settings().backend = backend;
   at::manual_seed(0);
   model::UNet3DConditionModel unet(cfg);
@@ -72,34 +67,9 @@ Result run_child(const model::UNet3DConfig& cfg, int frames, int size, nn::Atten
                          /*cfg=*/false);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   profile.reset();
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return {secs, ru.ru_maxrss / (1024.0 * 1024.0)};
+  return secs;
 }
 
-Result run_isolated(const model::UNet3DConfig& cfg, int frames, int size, nn::AttentionBackend backend) {
-  int fds[2];
-  if (pipe(fds) != 0) return {};
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    Result r;
-    try {
-      r = run_child(cfg, frames, size, backend);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "child failed: %s\n", e.what());
-    }
-    if (write(fds[1], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) _exit(2);
-    _exit(0);
-  }
-  close(fds[1]);
-  Result r;
-  if (read(fds[0], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) r = {};  // child died (e.g. out of memory)
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return r;
-}
 
 }  // namespace
 
@@ -123,10 +93,10 @@ int main(int argc, char** argv) {
   fmt::print("{:>6} {:>22} {:>12} {:>10} {:>14}\n", "latent", "variant", "forward s", "peak GiB", "vs upstream");
   for (int s : sizes) {
     if (baseline) {
-      Result b = run_isolated(cfg, frames, s, nn::AttentionBackend::Math);
+      const auto b = bench::run_isolated([&] { return run_child(cfg, frames, s, nn::AttentionBackend::Math); });
       fmt::print("{:>6} {:>22} {:>12.2f} {:>10.2f}\n", s, "baseline(full scores)", b.seconds, b.peak_gib);
     }
-    Result r = run_isolated(cfg, frames, s, nn::AttentionBackend::Auto);
+    const auto r = bench::run_isolated([&] { return run_child(cfg, frames, s, nn::AttentionBackend::Auto); });
     fmt::print("{:>6} {:>22} {:>12.2f} {:>10.2f} {:>14}\n", s, "hallo", r.seconds, r.peak_gib,
                s == 32 && r.seconds > 0 ? fmt::format("{:.2f}x", 68.0 / r.seconds) : "-");
     std::fflush(stdout);
