@@ -35,16 +35,6 @@ using namespace hallo::io;
 constexpr uint64_t kMaxStorageBytes = uint64_t{1} << 20;  // per fake storage (mode 0)
 constexpr uint64_t kMaxCopyBytes = uint64_t{4} << 20;     // per input, all copies together
 
-const std::map<std::string, DType>& storage_dtypes() {
-  static const std::map<std::string, DType> m = {
-      {"DoubleStorage", DType::F64}, {"FloatStorage", DType::F32}, {"HalfStorage", DType::F16},
-      {"BFloat16Storage", DType::BF16}, {"LongStorage", DType::I64}, {"IntStorage", DType::I32},
-      {"ShortStorage", DType::I16}, {"CharStorage", DType::I8}, {"ByteStorage", DType::U8},
-      {"BoolStorage", DType::BOOL}, {"UntypedStorage", DType::U8},
-  };
-  return m;
-}
-
 // Copies out every tensor (stride-0 views can be huge logically, so the total is capped).
 void touch_tensors(const WeightSet& ws) {
   uint64_t budget = kMaxCopyBytes;
@@ -72,21 +62,21 @@ void run_pickle(const uint8_t* data, size_t size) {
     if (pid->kind != PyKind::Tuple || pid->items.size() < 5) hallo::fail("fuzz: bad persistent id");
     const auto& a = pid->items;
     if (a[1]->kind != PyKind::Global || a[1]->module != "torch") hallo::fail("fuzz: bad storage type");
-    auto dt = storage_dtypes().find(a[1]->name);
-    if (dt == storage_dtypes().end()) hallo::fail("fuzz: unknown storage type");
+    const auto dt = torch_storage_dtype(a[1]->name);
+    if (!dt) hallo::fail("fuzz: unknown storage type");
     if (a[2]->kind != PyKind::Str) hallo::fail("fuzz: storage key must be a string");
     if (a[4]->kind != PyKind::Int || a[4]->i < 0) hallo::fail("fuzz: bad storage size");
     const uint64_t numel = static_cast<uint64_t>(a[4]->i);
-    const uint64_t es = dtype_size(dt->second);
+    const uint64_t es = dtype_size((*dt));
     if (numel > kMaxStorageBytes / es) hallo::fail("fuzz: storage over the fuzzing cap");
     auto& s = storages[a[2]->s];
     if (!s) {
       s = std::make_shared<StorageRef>();
       s->key = a[2]->s;
-      s->dtype = dt->second;
+      s->dtype = (*dt);
       s->numel = numel;
       s->blob = owned_blob(std::vector<uint8_t>(static_cast<size_t>(numel * es), 0));
-    } else if (s->dtype != dt->second) {
+    } else if (s->dtype != (*dt)) {
       hallo::fail("fuzz: storage used with two dtypes");
     }
     auto o = PyObj::make(PyKind::Storage);

@@ -39,12 +39,13 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConfig& c) : cfg_
   for (int64_t i = 0; i < n; ++i) {
     Block3DOptions o = base;
     o.path = "down_blocks." + std::to_string(i);
-    o.in_channels = i == 0 ? ch[0] : ch[i - 1];
-    o.out_channels = ch[i];
-    o.layers = b2.layers_per_block;
-    o.cross_attention = b2.down_block_types[i] == "CrossAttnDownBlock2D";
-    o.heads = b2.num_attention_heads[i];
-    o.resample = i != n - 1;
+    const BlockPlan p = b2.down_block(i);
+    o.in_channels = p.in_channels;
+    o.out_channels = p.out_channels;
+    o.layers = p.layers;
+    o.cross_attention = p.cross_attention;
+    o.heads = p.heads;
+    o.resample = p.resample;
     o.depth = i;
     o.audio_stacked = c.stack_enabled("down", i);
     o.motion = c.use_motion_module && contains(c.motion_module_resolutions, int64_t{1} << i) &&
@@ -65,23 +66,22 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConfig& c) : cfg_
   mid_block = register_module("mid_block", MidBlock3DCrossAttn(m));
 
   up_blocks = register_module("up_blocks", tnn::ModuleList());
-  int64_t prev = ch.back();
   for (int64_t i = 0; i < n; ++i) {
     Block3DOptions o = base;
     o.path = "up_blocks." + std::to_string(i);
-    o.out_channels = ch[n - 1 - i];
-    o.in_channels = ch[std::max<int64_t>(n - 2 - i, 0)];
-    o.prev_output_channels = prev;
-    o.layers = b2.layers_per_block + 1;
-    o.cross_attention = b2.up_block_types[i] == "CrossAttnUpBlock2D";
-    o.heads = b2.num_attention_heads[n - 1 - i];
-    o.resample = i != n - 1;
+    const BlockPlan p = b2.up_block(i);
+    o.out_channels = p.out_channels;
+    o.in_channels = p.in_channels;
+    o.prev_output_channels = p.prev_output_channels;
+    o.layers = p.layers;
+    o.cross_attention = p.cross_attention;
+    o.heads = p.heads;
+    o.resample = p.resample;
     o.depth = n - 1 - i;
     o.audio_stacked = c.stack_enabled("up", o.depth);
     o.motion = c.use_motion_module && contains(c.motion_module_resolutions, int64_t{1} << (n - 1 - i));
     ups.push_back(UpBlock3D(o));
     up_blocks->push_back(ups.back());
-    prev = o.out_channels;
   }
   conv_norm_out = register_module("conv_norm_out", tnn::GroupNorm(tnn::GroupNormOptions(b2.norm_num_groups, ch[0]).eps(b2.norm_eps)));
   conv_out = register_module("conv_out", tnn::Conv2d(tnn::Conv2dOptions(ch[0], b2.out_channels, 3).padding(1)));

@@ -71,6 +71,12 @@ PyRef make_tensor(const PyRef& storage, const PyRef& offset, const PyRef& size, 
 
 }  // namespace
 
+std::optional<DType> torch_storage_dtype(const std::string& name) {
+  auto it = storage_types().find(name);
+  if (it == storage_types().end()) return std::nullopt;
+  return it->second;
+}
+
 PyRef torch_find_class(const std::string& module, const std::string& name, const std::string& where) {
   if (auto g = builtin_find_class(module, name)) return g;
   const std::string full = module + "." + name;

@@ -6,6 +6,7 @@
 // else (os.system, builtins.eval, ...) is refused by name and nothing runs.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "model/io/pickle.h"
@@ -18,6 +19,9 @@ WeightSet read_torch_checkpoint(const std::filesystem::path& path);
 // Both formats, from bytes already in memory (used by the fuzz target).
 WeightSet read_torch_zip(BlobPtr file, const std::string& where);
 WeightSet read_torch_legacy(BlobPtr file, const std::string& where);
+
+// Element type of a torch.<X>Storage class name ("FloatStorage" -> F32); nullopt if unknown.
+std::optional<DType> torch_storage_dtype(const std::string& name);
 
 // The hooks used for torch pickles (exposed for tests and fuzzing).
 PyRef torch_find_class(const std::string& module, const std::string& name, const std::string& where);

@@ -25,12 +25,13 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConfig& c) : cfg_
   down_blocks = register_module("down_blocks", tnn::ModuleList());
   for (int64_t i = 0; i < n; ++i) {
     BlockOptions o = base;
-    o.in_channels = i == 0 ? ch[0] : ch[i - 1];
-    o.out_channels = ch[i];
-    o.layers = c.layers_per_block;
-    o.cross_attention = c.down_block_types[i] == "CrossAttnDownBlock2D";
-    o.heads = c.num_attention_heads[i];
-    o.resample = i != n - 1;
+    const BlockPlan p = c.down_block(i);
+    o.in_channels = p.in_channels;
+    o.out_channels = p.out_channels;
+    o.layers = p.layers;
+    o.cross_attention = p.cross_attention;
+    o.heads = p.heads;
+    o.resample = p.resample;
     downs.push_back(DownBlock2D(o));
     down_blocks->push_back(downs.back());
   }
@@ -43,19 +44,18 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConfig& c) : cfg_
   mid_block = register_module("mid_block", MidBlock2DCrossAttn(m));
 
   up_blocks = register_module("up_blocks", tnn::ModuleList());
-  int64_t prev = ch.back();
   for (int64_t i = 0; i < n; ++i) {
     BlockOptions o = base;
-    o.out_channels = ch[n - 1 - i];
-    o.in_channels = ch[std::max<int64_t>(n - 2 - i, 0)];
-    o.prev_output_channels = prev;
-    o.layers = c.layers_per_block + 1;
-    o.cross_attention = c.up_block_types[i] == "CrossAttnUpBlock2D";
-    o.heads = c.num_attention_heads[n - 1 - i];
-    o.resample = i != n - 1;
+    const BlockPlan p = c.up_block(i);
+    o.out_channels = p.out_channels;
+    o.in_channels = p.in_channels;
+    o.prev_output_channels = p.prev_output_channels;
+    o.layers = p.layers;
+    o.cross_attention = p.cross_attention;
+    o.heads = p.heads;
+    o.resample = p.resample;
     ups.push_back(UpBlock2D(o));
     up_blocks->push_back(ups.back());
-    prev = o.out_channels;
   }
   if (!c.reference_net) {
     conv_norm_out = register_module("conv_norm_out", tnn::GroupNorm(tnn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));

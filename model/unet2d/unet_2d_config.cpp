@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "model/io/hf_config.h"
 
@@ -68,6 +70,33 @@ UNet2DConfig UNet2DConfig::from_json(const nlohmann::json& j, const std::string&
     fail_at(where, "per-block transformer_layers_per_block is not supported");
   c.validate(where);
   return c;
+}
+
+BlockPlan UNet2DConfig::down_block(int64_t i) const {
+  const auto& ch = block_out_channels;
+  const int64_t n = static_cast<int64_t>(ch.size());
+  BlockPlan p;
+  p.in_channels = i == 0 ? ch[0] : ch[i - 1];
+  p.out_channels = ch[i];
+  p.layers = layers_per_block;
+  p.heads = num_attention_heads[i];
+  p.cross_attention = down_block_types[i].rfind("CrossAttnDownBlock", 0) == 0;
+  p.resample = i != n - 1;
+  return p;
+}
+
+BlockPlan UNet2DConfig::up_block(int64_t i) const {
+  const auto& ch = block_out_channels;
+  const int64_t n = static_cast<int64_t>(ch.size());
+  BlockPlan p;
+  p.out_channels = ch[n - 1 - i];
+  p.in_channels = ch[std::max<int64_t>(n - 2 - i, 0)];
+  p.prev_output_channels = i == 0 ? ch.back() : ch[n - i];
+  p.layers = layers_per_block + 1;
+  p.heads = num_attention_heads[n - 1 - i];
+  p.cross_attention = up_block_types[i].rfind("CrossAttnUpBlock", 0) == 0;
+  p.resample = i != n - 1;
+  return p;
 }
 
 void UNet2DConfig::validate(const std::string& where) const {

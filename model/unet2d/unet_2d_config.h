@@ -8,6 +8,15 @@
 
 namespace hallo::model {
 
+// Channel layout of one down or up block, derived from the config (shared by the
+// 2D UNet, the ReferenceNet and the inflated UNet3D so the bookkeeping lives once).
+struct BlockPlan {
+  int64_t in_channels = 0, out_channels = 0;
+  int64_t prev_output_channels = 0;  // up blocks: channels arriving from the block below
+  int64_t layers = 0, heads = 0;
+  bool cross_attention = false, resample = false;
+};
+
 struct UNet2DConfig {
   int64_t in_channels = 4, out_channels = 4;
   std::vector<int64_t> block_out_channels{320, 640, 1280, 1280};
@@ -36,6 +45,8 @@ struct UNet2DConfig {
   static UNet2DConfig from_json(const nlohmann::json& j, const std::string& where);
   void validate(const std::string& where) const;
   int64_t time_embed_dim() const { return block_out_channels.front() * 4; }
+  BlockPlan down_block(int64_t i) const;
+  BlockPlan up_block(int64_t i) const;
 };
 
 }  // namespace hallo::model
