@@ -39,13 +39,7 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConfig& c) : cfg_
   for (int64_t i = 0; i < n; ++i) {
     Block3DOptions o = base;
     o.path = "down_blocks." + std::to_string(i);
-    const BlockPlan p = b2.down_block(i);
-    o.in_channels = p.in_channels;
-    o.out_channels = p.out_channels;
-    o.layers = p.layers;
-    o.cross_attention = p.cross_attention;
-    o.heads = p.heads;
-    o.resample = p.resample;
+    apply_plan(o, b2.down_block(i));
     o.depth = i;
     o.audio_stacked = c.stack_enabled("down", i);
     o.motion = c.use_motion_module && contains(c.motion_module_resolutions, int64_t{1} << i) &&
@@ -69,14 +63,7 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConfig& c) : cfg_
   for (int64_t i = 0; i < n; ++i) {
     Block3DOptions o = base;
     o.path = "up_blocks." + std::to_string(i);
-    const BlockPlan p = b2.up_block(i);
-    o.out_channels = p.out_channels;
-    o.in_channels = p.in_channels;
-    o.prev_output_channels = p.prev_output_channels;
-    o.layers = p.layers;
-    o.cross_attention = p.cross_attention;
-    o.heads = p.heads;
-    o.resample = p.resample;
+    apply_plan(o, b2.up_block(i));
     o.depth = n - 1 - i;
     o.audio_stacked = c.stack_enabled("up", o.depth);
     o.motion = c.use_motion_module && contains(c.motion_module_resolutions, int64_t{1} << (n - 1 - i));

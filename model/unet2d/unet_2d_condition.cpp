@@ -25,13 +25,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConfig& c) : cfg_
   down_blocks = register_module("down_blocks", tnn::ModuleList());
   for (int64_t i = 0; i < n; ++i) {
     BlockOptions o = base;
-    const BlockPlan p = c.down_block(i);
-    o.in_channels = p.in_channels;
-    o.out_channels = p.out_channels;
-    o.layers = p.layers;
-    o.cross_attention = p.cross_attention;
-    o.heads = p.heads;
-    o.resample = p.resample;
+    apply_plan(o, c.down_block(i));
     downs.push_back(DownBlock2D(o));
     down_blocks->push_back(downs.back());
   }
@@ -46,14 +40,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConfig& c) : cfg_
   up_blocks = register_module("up_blocks", tnn::ModuleList());
   for (int64_t i = 0; i < n; ++i) {
     BlockOptions o = base;
-    const BlockPlan p = c.up_block(i);
-    o.out_channels = p.out_channels;
-    o.in_channels = p.in_channels;
-    o.prev_output_channels = p.prev_output_channels;
-    o.layers = p.layers;
-    o.cross_attention = p.cross_attention;
-    o.heads = p.heads;
-    o.resample = p.resample;
+    apply_plan(o, c.up_block(i));
     ups.push_back(UpBlock2D(o));
     up_blocks->push_back(ups.back());
   }

@@ -17,6 +17,19 @@ struct BlockPlan {
   bool cross_attention = false, resample = false;
 };
 
+// Copies a plan into any block-options struct with the same field names
+// (BlockOptions for 2D, Block3DOptions for the inflated UNet3D).
+template <typename Options>
+void apply_plan(Options& o, const BlockPlan& p) {
+  o.in_channels = p.in_channels;
+  o.out_channels = p.out_channels;
+  o.prev_output_channels = p.prev_output_channels;
+  o.layers = p.layers;
+  o.heads = p.heads;
+  o.cross_attention = p.cross_attention;
+  o.resample = p.resample;
+}
+
 struct UNet2DConfig {
   int64_t in_channels = 4, out_channels = 4;
   std::vector<int64_t> block_out_channels{320, 640, 1280, 1280};
