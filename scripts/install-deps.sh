@@ -21,7 +21,8 @@ DATA_PKGS=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libsndfile1-dev libhdf5-dev libtbb-dev
   libopencv-dev opencv-data libdlib-dev libdlib-data
-  espeak-ng sox ffmpeg
+  espeak-ng sox ffmpeg libx264-dev
+  python3-h5py
 )
 
 pkgs=("${CORE_PKGS[@]}")
@@ -34,8 +35,29 @@ for p in "${pkgs[@]}"; do
   fi
 done
 
+# The public-domain portrait used by `hallo synth` (skimage's astronaut.png) comes
+# from the Debian package's files, extracted without installing it.
+fetch_assets() {
+  [ "${HALLO_DEPS_MINIMAL:-0}" = "1" ] && return 0
+  local dest="${HALLO_ASSETS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/assets}"
+  [ -s "$dest/astronaut.png" ] && return 0
+  local tmp; tmp="$(mktemp -d)"
+  if (cd "$tmp" && apt-get download -q python3-skimage >/dev/null 2>&1); then
+    dpkg -x "$tmp"/python3-skimage_*.deb "$tmp/x"
+    local png; png="$(find "$tmp/x" -name astronaut.png | head -1)"
+    if [ -n "$png" ]; then
+      mkdir -p "$dest" && cp "$png" "$dest/astronaut.png.tmp" && mv "$dest/astronaut.png.tmp" "$dest/astronaut.png"
+      echo "[deps] portrait asset: $dest/astronaut.png"
+    fi
+  else
+    echo "[deps] warning: could not download python3-skimage for astronaut.png (synthetic data will be unavailable)" >&2
+  fi
+  rm -rf "$tmp"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "[deps] all ${#pkgs[@]} packages present"
+  fetch_assets
   exit 0
 fi
 
@@ -48,4 +70,5 @@ if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mtime -1 2>/d
   $SUDO apt-get update -q
 fi
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fetch_assets
 echo "[deps] done"

@@ -62,6 +62,8 @@ const RunnerEntry& find_runner(const GoldenCase& c) {
   // A config holding net + vae + scheduler records a whole pipeline run.
   if (c.config.is_object() && c.config.contains("net") && c.config.contains("vae") && c.config.contains("scheduler"))
     cls = "hallo_pipeline";
+  // HF transformers configs carry model_type instead of diffusers' _class_name.
+  if (cls.empty() && c.config.is_object() && c.config.value("model_type", std::string()) == "wav2vec2") cls = "wav2vec2";
   for (const auto& r : runners())
     if (r.key == c.name) return r;
   for (const auto& r : runners())
@@ -121,6 +123,7 @@ const std::vector<RunnerEntry>& runners() {
       {"AudioProjModel", "Hallo audio-window projection -> per-frame audio tokens", run_audio_proj},
       {"hallo_reference_unet", "Hallo ReferenceNet in write mode: last up-block features + reference bank", run_reference_unet},
       {"UNet3DConditionModel", "Hallo denoising UNet3D (reference read, audio + motion modules)", run_unet3d},
+      {"wav2vec2", "wav2vec2 (HF layout) + Hallo's frame-rate interpolation, layer stack and 5-frame windows", run_wav2vec2},
       {"hallo_pipeline", "one clip of Hallo inference: projections, ReferenceNet, DDIM + CFG, VAE decode", run_pipeline, 1e-3},
   };
   return r;

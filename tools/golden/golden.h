@@ -76,5 +76,6 @@ Outputs run_audio_proj(const GoldenCase& c);
 Outputs run_reference_unet(const GoldenCase& c);
 Outputs run_unet3d(const GoldenCase& c);
 Outputs run_pipeline(const GoldenCase& c);
+Outputs run_wav2vec2(const GoldenCase& c);
 
 }  // namespace hallo::golden
