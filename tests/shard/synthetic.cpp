@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <random>
 
 namespace hallo::data::testing {
@@ -79,12 +80,36 @@ ClipRecord make_clip(const std::string& id, int clip_marker, const SynthOptions&
   return c;
 }
 
+namespace {
+
+// Removes every directory fresh_dir() made once all tests have run.
+class TempDirs : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::lock_guard<std::mutex> g(mu);
+    for (const auto& d : dirs) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+    dirs.clear();
+  }
+  std::mutex mu;
+  std::vector<std::filesystem::path> dirs;
+};
+
+TempDirs* const g_temp_dirs =
+    static_cast<TempDirs*>(::testing::AddGlobalTestEnvironment(new TempDirs));
+
+}  // namespace
+
 std::filesystem::path fresh_dir(const std::string& name) {
   static std::atomic<int> counter{0};
   auto p = std::filesystem::path(::testing::TempDir()) /
            ("hallo_shard_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
+  std::lock_guard<std::mutex> g(g_temp_dirs->mu);
+  g_temp_dirs->dirs.push_back(p);
   return p;
 }
 

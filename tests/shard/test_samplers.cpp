@@ -39,7 +39,7 @@ fs::path write(const std::string& name, const std::vector<ClipRecord>& clips) {
   return dir;
 }
 
-class Samplers : public ::testing::Test {
+class ShardSamplers : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     for (size_t c = 0; c < kFrames.size(); ++c)
@@ -54,10 +54,10 @@ class Samplers : public ::testing::Test {
   static std::vector<ClipRecord> clips_;
   static std::shared_ptr<ShardReader> reader_;
 };
-std::vector<ClipRecord> Samplers::clips_;
-std::shared_ptr<ShardReader> Samplers::reader_;
+std::vector<ClipRecord> ShardSamplers::clips_;
+std::shared_ptr<ShardReader> ShardSamplers::reader_;
 
-TEST_F(Samplers, Stage1ShapesValuesAndReferenceDistance) {
+TEST_F(ShardSamplers, Stage1ShapesValuesAndReferenceDistance) {
   Stage1Sampler s(reader_, SamplerConfig{});
   ASSERT_EQ(s.size(), 4u);  // clips with fewer than 31 frames are skipped
   for (size_t c : s.clips()) EXPECT_GE(kFrames[c], 31);
@@ -97,7 +97,7 @@ TEST_F(Samplers, Stage1ShapesValuesAndReferenceDistance) {
   EXPECT_TRUE(ref_first && ref_last);
 }
 
-TEST_F(Samplers, DeterministicPerSeedAndBatchSplitting) {
+TEST_F(ShardSamplers, DeterministicPerSeedAndBatchSplitting) {
   SamplerConfig cfg;
   cfg.seed = 7;
   Stage1Sampler a(reader_, cfg), b(reader_, cfg), whole(reader_, cfg);
@@ -120,7 +120,7 @@ TEST_F(Samplers, DeterministicPerSeedAndBatchSplitting) {
   EXPECT_TRUE(differs);
 }
 
-TEST_F(Samplers, EpochsVisitEveryClipOnceInNewOrders) {
+TEST_F(ShardSamplers, EpochsVisitEveryClipOnceInNewOrders) {
   SamplerConfig cfg;
   cfg.min_ref_distance = 5;  // all 6 clips
   Stage1Sampler s(reader_, cfg);
@@ -144,7 +144,7 @@ TEST_F(Samplers, EpochsVisitEveryClipOnceInNewOrders) {
   EXPECT_TRUE(orders.count(order));
 }
 
-TEST_F(Samplers, RanksGetDisjointEqualShares) {
+TEST_F(ShardSamplers, RanksGetDisjointEqualShares) {
   SamplerConfig cfg;
   cfg.world_size = 3;
   std::set<size_t> seen;
@@ -163,7 +163,7 @@ TEST_F(Samplers, RanksGetDisjointEqualShares) {
   EXPECT_THROW(Stage1Sampler(reader_, cfg), Error);
 }
 
-TEST_F(Samplers, Stage2FramesMotionFramesAndAudioWindows) {
+TEST_F(ShardSamplers, Stage2FramesMotionFramesAndAudioWindows) {
   Stage2Sampler s(reader_, SamplerConfig{});
   ASSERT_EQ(s.size(), 6u);
   const Stage2Batch b = s.next(6);  // one epoch: every clip once, including the 16-frame one
@@ -205,7 +205,7 @@ TEST_F(Samplers, Stage2FramesMotionFramesAndAudioWindows) {
   EXPECT_TRUE(saw_end_clamp);
 }
 
-TEST_F(Samplers, Stage2AudioClampsAtClipStart) {
+TEST_F(ShardSamplers, Stage2AudioClampsAtClipStart) {
   SamplerConfig cfg;
   cfg.n_motion_frames = 0;
   cfg.n_sample_frames = 16;
@@ -224,7 +224,7 @@ TEST_F(Samplers, Stage2AudioClampsAtClipStart) {
   EXPECT_EQ(b.motion_frames.size(1), 0);
 }
 
-TEST_F(Samplers, ShortClipsSkippedAndResizing) {
+TEST_F(ShardSamplers, ShortClipsSkippedAndResizing) {
   SamplerConfig cfg;
   cfg.n_sample_frames = 30;  // needs 32 frames: 40, 50, 64, 33
   cfg.height = cfg.width = 128;
@@ -250,7 +250,7 @@ std::string error_of(const std::function<void()>& fn) {
   return "";
 }
 
-TEST(SamplerDatasets, MixedAudioFeaturesAreRefused) {
+TEST(ShardSamplerDatasets, MixedAudioFeaturesAreRefused) {
   testing::SynthOptions a, b;
   a.num_frames = b.num_frames = 40;
   b.audio_extractor = "logmel:80";
@@ -272,7 +272,7 @@ TEST(SamplerDatasets, MixedAudioFeaturesAreRefused) {
             std::string::npos);
 }
 
-TEST(SamplerDatasets, Stage2NeedsAudio) {
+TEST(ShardSamplerDatasets, Stage2NeedsAudio) {
   testing::SynthOptions o;
   o.num_frames = 40;
   o.audio_layers = o.audio_dim = 0;

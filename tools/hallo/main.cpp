@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   add(register_inspect);
   add(register_convert);
   add(register_golden);
+#ifdef HALLO_HAVE_MEDIA
+  add(register_audio_features);
+#endif
 
   try {
     app.parse(argc, argv);

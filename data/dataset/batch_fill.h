@@ -1,0 +1,43 @@
+#pragma once
+// Per-clip conditioning tensors shared by both stages: face-locator region,
+// face embedding and the three mask pyramids.
+#include <ATen/ATen.h>
+
+#include <array>
+
+#include "data/shard/clip_record.h"
+
+namespace hallo::data {
+
+struct ConditionTensors {
+  at::Tensor face_region;     // [B,1,H,W]
+  at::Tensor face_emb;        // [B,E]
+  at::Tensor face_emb_valid;  // [B] bool
+  std::array<at::Tensor, 4> lip, face, pose;  // [B,1,H/2^(3+l),W/2^(3+l)]
+};
+
+ConditionTensors alloc_conditions(int64_t batch, int height, int width, int emb_dim);
+
+// Fills element b from a clip read with ShardReader::read_clip(i, false).
+void fill_conditions(ConditionTensors& t, int64_t b, const ClipRecord& clip,
+                     const std::string& where);
+
+// Runs fn(b) for every batch element, in parallel where libtorch has threads.
+// Exceptions propagate (the first one wins).
+template <typename Fn>
+void for_each_sample(int64_t batch, Fn&& fn);
+
+}  // namespace hallo::data
+
+#include <ATen/Parallel.h>
+
+namespace hallo::data {
+
+template <typename Fn>
+void for_each_sample(int64_t batch, Fn&& fn) {
+  at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) fn(b);
+  });
+}
+
+}  // namespace hallo::data

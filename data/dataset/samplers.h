@@ -1,0 +1,101 @@
+#pragma once
+// Stage-1 / stage-2 training samplers over a shard directory, producing
+// libtorch batches in the layout the Hallo trainer consumes.
+//
+// Determinism: every sample's randomness is derived from (seed, rank, epoch,
+// position in the epoch) alone, so a run is reproducible and next(4)+next(4)
+// equals next(8). Ranks take disjoint, equally sized blocks of the eligible
+// clips (index order, remainder dropped), which keeps each rank on few shards.
+#include <ATen/ATen.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "data/shard/shard_reader.h"
+
+namespace hallo::data {
+
+struct SamplerConfig {
+  uint64_t seed = 42;
+  int rank = 0, world_size = 1;
+  int min_ref_distance = 30;  // stage 1: |ref - target| >= this
+  int n_sample_frames = 14, n_motion_frames = 2, audio_radius = 2;  // stage 2
+  int height = 0, width = 0;  // 0 = as stored (all clips must agree); else resize
+};
+
+// Where each batch element came from (clip index into the reader, frame numbers).
+struct SampleInfo {
+  size_t clip = 0;
+  int ref_frame = 0;
+  std::vector<int> frames;         // stage 1: {target}; stage 2: the n_sample_frames targets
+  std::vector<int> motion_frames;  // stage 2 only
+};
+
+struct Stage1Batch {
+  at::Tensor ref_image, target_image;  // [B,3,H,W] float in [-1,1]
+  at::Tensor face_region;              // [B,1,H,W] float 0..1
+  at::Tensor face_emb;                 // [B,E] float (E = 512 for ArcFace)
+  at::Tensor face_emb_valid;           // [B] bool
+  std::array<at::Tensor, 4> lip, face, pose;  // level l: [B,1,H/2^(3+l),W/2^(3+l)] float 0..1
+  std::vector<SampleInfo> info;
+};
+
+struct Stage2Batch {
+  at::Tensor ref_image;      // [B,3,H,W] in [-1,1]
+  at::Tensor frames;         // [B,F,3,H,W] in [-1,1]
+  at::Tensor motion_frames;  // [B,M,3,H,W] in [-1,1]
+  at::Tensor face_region;    // [B,1,H,W] 0..1
+  at::Tensor face_emb;       // [B,E]
+  at::Tensor face_emb_valid; // [B] bool
+  at::Tensor audio;          // [B,F,2r+1,L,D] float: frame i's window is audio[i-r .. i+r], clamped
+  std::array<at::Tensor, 4> lip, face, pose;  // [B,1,h_l,w_l] 0..1
+  std::vector<SampleInfo> info;
+};
+
+// next() is meant for one thread (it loads the batch elements in parallel itself).
+class SamplerBase {
+ public:
+  size_t size() const { return clips_.size(); }  // clips for this rank
+  void set_epoch(int epoch);
+  int epoch() const { return epoch_; }
+  const std::vector<size_t>& clips() const { return clips_; }  // reader indices of this rank
+
+ protected:
+  // `min_frames`: clips with fewer frames are skipped (one warning with the count).
+  SamplerBase(std::shared_ptr<const ShardReader> reader, SamplerConfig cfg, int min_frames,
+              bool need_audio, const char* stage);
+  // Next clip for the batch element, plus a generator seeded for that sample.
+  struct Draw {
+    size_t clip;
+    uint64_t seed;
+  };
+  std::vector<Draw> draw(int batch_size);
+
+  std::shared_ptr<const ShardReader> reader_;
+  SamplerConfig cfg_;
+  int height_ = 0, width_ = 0;  // output size
+  int emb_dim_ = 512;           // face embedding width (512 when no clip has one)
+
+ private:
+  void shuffle();
+  std::vector<size_t> clips_;
+  std::vector<size_t> order_;
+  int epoch_ = 0;
+  size_t pos_ = 0;
+};
+
+class Stage1Sampler : public SamplerBase {
+ public:
+  Stage1Sampler(std::shared_ptr<const ShardReader> reader, SamplerConfig cfg);
+  Stage1Batch next(int batch_size);
+};
+
+class Stage2Sampler : public SamplerBase {
+ public:
+  Stage2Sampler(std::shared_ptr<const ShardReader> reader, SamplerConfig cfg);
+  Stage2Batch next(int batch_size);
+};
+
+}  // namespace hallo::data

@@ -1,0 +1,60 @@
+#pragma once
+// Shared helpers for the hallo_face tests.
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "data/face/landmarks.h"
+
+namespace hallo::face::testing {
+
+inline std::string astronaut_path() { return std::string(HALLO_ASSETS_DIR) + "/astronaut.png"; }
+
+// RGB CV_8UC3, or empty when the asset is missing (callers GTEST_SKIP).
+inline cv::Mat load_astronaut() {
+  cv::Mat bgr = cv::imread(astronaut_path(), cv::IMREAD_COLOR);
+  if (bgr.empty()) return {};
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return rgb;
+}
+
+// Unique, self-removing temp directory.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+    path_ = std::filesystem::path(::testing::TempDir()) /
+            ("hallo_face_" + std::to_string(stamp) + "_" + std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// dlib's model is ~100 MB; load it once per test process.
+inline FaceAnalyzer& shared_analyzer() {
+  static FaceAnalyzer analyzer;
+  return analyzer;
+}
+
+inline bool have_shape_predictor() {
+  return std::filesystem::is_regular_file(FaceAnalyzerConfig{}.shape_predictor);
+}
+
+}  // namespace hallo::face::testing
