@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
   add(register_golden);
 #ifdef HALLO_HAVE_MEDIA
   add(register_audio_features);
+  add(register_prepare);
+#ifdef HALLO_HAVE_SYNTH
+  add(register_synth);
+#endif
 #endif
 
   try {

@@ -1,0 +1,286 @@
+#include "data/prepare/prepare.h"
+
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_pipeline.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <unistd.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "data/prepare/video_job.h"
+#include "data/shard/shard_writer.h"
+
+namespace hallo::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::set<std::string> kVideoExt = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv"};
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// One journal line per committed video. A torn last line (kill mid-write) is ignored.
+std::map<std::string, nlohmann::json> read_journal(const fs::path& p) {
+  std::map<std::string, nlohmann::json> out;
+  std::ifstream in(p);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      out[j.at("key").get<std::string>()] = j;
+    } catch (const std::exception&) {
+      spdlog::warn("{}: ignoring an incomplete journal line", p.string());
+    }
+  }
+  return out;
+}
+
+void append_journal(const fs::path& p, const nlohmann::json& j) {
+  const std::string line = j.dump() + "\n";
+  std::FILE* f = std::fopen(p.c_str(), "ab");
+  if (!f) fail_at(p.string(), "cannot open the prepare journal for appending");
+  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  std::fclose(f);
+  if (!ok) fail_at(p.string(), "failed to write the prepare journal");
+}
+
+struct Item {
+  size_t index = 0;
+  fs::path video;
+  std::string key;
+  bool cached = false;            // finished in an earlier run
+  nlohmann::json entry;           // report entry
+  PrepareWorker::Result result;
+};
+
+nlohmann::json entry_of(const Item& it) {
+  const auto& r = it.result;
+  return {{"video", r.video},       {"key", it.key},       {"status", r.status},
+          {"reason", r.reason},     {"error", r.error},    {"clips", r.clip_ids.size()},
+          {"clip_ids", r.clip_ids}, {"seconds", r.seconds}, {"kept_seconds", r.kept_seconds},
+          {"rejections", r.rejections}};
+}
+
+PrepareReport summarise(const std::vector<nlohmann::json>& entries, const fs::path& out, double fps) {
+  PrepareReport rep;
+  nlohmann::json videos = nlohmann::json::array();
+  size_t accepted = 0, rejected = 0, errors = 0, clips = 0;
+  double secs = 0, kept = 0;
+  std::map<std::string, int> video_rejects;
+  std::map<std::string, double> segment_reject_seconds;
+  for (const auto& e : entries) {
+    auto v = e;
+    v.erase("clip_ids");
+    videos.push_back(v);
+    const auto status = e.value("status", "");
+    accepted += status == "accepted";
+    rejected += status == "rejected";
+    errors += status == "error";
+    clips += e.value("clips", size_t{0});
+    secs += e.value("seconds", 0.0);
+    kept += e.value("kept_seconds", 0.0);
+    if (status != "accepted") video_rejects[e.value("reason", "error")]++;
+    if (e.contains("rejections"))
+      for (const auto& r : e["rejections"])
+        segment_reject_seconds[r.value("reason", "")] += (r.value("end", 0) - r.value("begin", 0)) / fps;
+  }
+  rep.json = {{"videos", videos},
+              {"totals",
+               {{"videos", entries.size()},
+                {"accepted", accepted},
+                {"rejected", rejected},
+                {"errors", errors},
+                {"clips", clips},
+                {"seconds_total", secs},
+                {"seconds_kept", kept},
+                {"hours_kept", kept / 3600.0},
+                {"videos_rejected_by_reason", video_rejects},
+                {"segment_seconds_rejected_by_reason", segment_reject_seconds}}}};
+  std::string t = fmt::format("hallo prepare -> {}\n", out.string());
+  t += fmt::format("videos: {} ({} accepted, {} rejected, {} errors)\n", entries.size(), accepted, rejected, errors);
+  t += fmt::format("clips: {}; kept {:.1f} s of {:.1f} s ({:.4f} h)\n", clips, kept, secs, kept / 3600.0);
+  if (!video_rejects.empty()) {
+    t += "videos rejected by reason:\n";
+    for (const auto& [k, n] : video_rejects) t += fmt::format("  {:<22} {}\n", k, n);
+  }
+  if (!segment_reject_seconds.empty()) {
+    t += "rejected footage inside videos (seconds):\n";
+    for (const auto& [k, s] : segment_reject_seconds) t += fmt::format("  {:<22} {:.1f}\n", k, s);
+  }
+  t += "per video:\n";
+  for (const auto& e : entries)
+    t += fmt::format("  {:<40} {:<9} {}\n", fs::path(e.value("video", "")).filename().string(), e.value("status", ""),
+                     e.value("status", "") == "accepted" ? fmt::format("{} clips", e.value("clips", size_t{0}))
+                                                         : e.value("reason", ""));
+  rep.text = t;
+  return rep;
+}
+
+}  // namespace
+
+std::vector<fs::path> collect_videos(const std::vector<fs::path>& inputs) {
+  std::vector<fs::path> out;
+  for (const auto& in : inputs) {
+    if (fs::is_directory(in)) {
+      std::vector<fs::path> found;
+      for (const auto& e : fs::directory_iterator(in))
+        if (e.is_regular_file() && kVideoExt.count(lower(e.path().extension().string()))) found.push_back(e.path());
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else if (lower(in.extension().string()) == ".txt" || lower(in.extension().string()) == ".lst") {
+      std::ifstream f(in);
+      if (!f) fail_at(in.string(), "cannot read the video list");
+      std::string line;
+      while (std::getline(f, line)) {
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+        if (line.empty() || line[0] == '#') continue;
+        fs::path p = line;
+        out.push_back(p.is_relative() ? in.parent_path() / p : p);
+      }
+    } else if (fs::exists(in)) {
+      out.push_back(in);
+    } else {
+      fail_at(in.string(), "no such input file or folder");
+    }
+  }
+  if (out.empty()) fail_at("prepare", "no input videos found (looked for {} files)", fmt::join(kVideoExt, ", "));
+  return out;
+}
+
+PrepareReport run_prepare(const PrepareOptions& opts) {
+  const auto& cfg = opts.config;
+  cfg.validate("prepare config");
+  const auto videos = collect_videos(opts.inputs);
+  fs::create_directories(opts.out);
+
+  // The settings are part of the dataset: a resume with different ones would mix data.
+  const auto cfg_path = opts.out / "prepare_config.json";
+  const auto cfg_json = cfg.to_json();
+  if (fs::exists(cfg_path)) {
+    nlohmann::json old;
+    try {
+      old = nlohmann::json::parse(std::ifstream(cfg_path));
+    } catch (const std::exception& e) {
+      fail_at(cfg_path.string(), "unreadable prepare config: {}", e.what());
+    }
+    if (old != cfg_json)
+      fail_at(cfg_path.string(), "this folder was prepared with different settings; use a new output folder "
+                                 "(or the same config to resume)");
+  } else {
+    write_file_atomic(cfg_path, cfg_json.dump(2) + "\n");
+  }
+
+  // Unique, stable keys by input order.
+  std::vector<std::string> keys;
+  std::map<std::string, int> seen;
+  for (const auto& v : videos) {
+    auto k = video_key_for(v);
+    const int n = seen[k]++;
+    keys.push_back(n ? fmt::format("{}_{}", k, n + 1) : k);
+  }
+
+  const auto journal_path = opts.out / "prepare_journal.jsonl";
+  const auto journal = read_journal(journal_path);
+  ShardWriter writer(opts.out, cfg.shards);
+  const auto existing = writer.existing_clip_ids();
+
+  const int jobs = std::max(1, opts.jobs);
+  // Videos run in parallel; keep libtorch single-threaded inside each to avoid oversubscription.
+  const int torch_threads = at::get_num_threads();
+  if (jobs > 1) at::set_num_threads(1);
+  tbb::global_control gc(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(jobs));
+  tbb::enumerable_thread_specific<std::unique_ptr<PrepareWorker>> workers;
+
+  std::vector<nlohmann::json> entries;
+  size_t next = 0, committed = 0;
+  bool stopped = false;
+  ProgressBar bar("prepare", videos.size(), " videos");
+  try {
+    tbb::parallel_pipeline(
+        static_cast<size_t>(jobs) * 2,
+        tbb::make_filter<void, std::shared_ptr<Item>>(
+            tbb::filter_mode::serial_in_order,
+            [&](tbb::flow_control& fc) -> std::shared_ptr<Item> {
+              if (next >= videos.size() || (opts.stop_after >= 0 && next >= static_cast<size_t>(opts.stop_after))) {
+                fc.stop();
+                return nullptr;
+              }
+              auto it = std::make_shared<Item>();
+              it->index = next;
+              it->video = videos[next];
+              it->key = keys[next];
+              ++next;
+              if (auto j = journal.find(it->key); j != journal.end()) {
+                bool all = true;
+                for (const auto& id : j->second.at("clip_ids")) all = all && existing.count(id.get<std::string>());
+                if (all) {
+                  it->cached = true;
+                  it->entry = j->second;
+                }
+              }
+              return it;
+            }) &
+            tbb::make_filter<std::shared_ptr<Item>, std::shared_ptr<Item>>(
+                tbb::filter_mode::parallel,
+                [&](std::shared_ptr<Item> it) {
+                  if (it->cached) return it;
+                  auto& w = workers.local();
+                  try {
+                    if (!w) w = std::make_unique<PrepareWorker>(cfg);
+                    it->result = w->process(it->video, it->key, existing);
+                  } catch (const std::exception& e) {
+                    // Bad data never stops the run: the video is reported with the error.
+                    it->result = {};
+                    it->result.video = it->video.string();
+                    it->result.status = "error";
+                    it->result.reason = "error";
+                    it->result.error = e.what();
+                  }
+                  return it;
+                }) &
+            tbb::make_filter<std::shared_ptr<Item>, void>(tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Item> it) {
+              if (!it->cached) {
+                for (const auto& c : it->result.clips)
+                  if (!existing.count(c.id)) writer.add(c);
+                it->result.clips.clear();  // free frames now
+                it->entry = entry_of(*it);
+                append_journal(journal_path, it->entry);
+                if (it->result.status != "accepted")
+                  spdlog::info("{}: {} ({})", it->video.string(), it->result.status,
+                               it->result.error.empty() ? it->result.reason : it->result.error);
+              }
+              entries.push_back(it->entry);
+              ++committed;
+              bar.advance();
+            }));
+  } catch (...) {
+    at::set_num_threads(torch_threads);
+    throw;
+  }
+  at::set_num_threads(torch_threads);
+  stopped = opts.stop_after >= 0 && committed < videos.size();
+  if (stopped) {
+    // Simulated kill: leave the writer unfinished (its open shard is discarded).
+    bar.finish();
+    return summarise(entries, opts.out, cfg.fps);
+  }
+  writer.finish();
+  bar.finish();
+  auto rep = summarise(entries, opts.out, cfg.fps);
+  write_file_atomic(opts.out / "prepare_report.json", rep.json.dump(2) + "\n");
+  write_file_atomic(opts.out / "prepare_report.txt", rep.text);
+  return rep;
+}
+
+}  // namespace hallo::data
