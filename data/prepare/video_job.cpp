@@ -43,7 +43,9 @@ std::string media_reason(const std::string& msg) {
   if (msg.find("no audio stream") != std::string::npos) return "no audio stream";
   if (msg.find("no video stream") != std::string::npos) return "no video stream";
   if (msg.find("no such file") != std::string::npos) return "missing file";
-  return "unreadable";
+  if (msg.find("empty file") != std::string::npos) return "empty file";
+  if (msg.find("truncated or corrupt") != std::string::npos) return "truncated";
+  return "unreadable";  // not media at all, or cut before the header/index was complete
 }
 
 // Square crop around the clip's union face box, in source pixels, kept inside the frame.

@@ -1,0 +1,60 @@
+// Per-frame loudness and the mouth-opening curve it drives.
+#include "data/synth/loudness.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hallo::synth {
+
+std::vector<float> frame_rms(const std::vector<float>& mono, int sample_rate, double fps, int frames) {
+  std::vector<float> out(static_cast<size_t>(std::max(frames, 0)), 0.0f);
+  const double spf = sample_rate / fps;
+  for (int i = 0; i < frames; ++i) {
+    const auto a = static_cast<size_t>(std::llround(i * spf));
+    const auto b = static_cast<size_t>(std::llround((i + 1) * spf));
+    if (b <= a) continue;
+    double acc = 0;
+    for (size_t s = a; s < b && s < mono.size(); ++s) acc += double(mono[s]) * mono[s];
+    out[i] = static_cast<float>(std::sqrt(acc / double(b - a)));
+  }
+  return out;
+}
+
+std::vector<float> mouth_curve(const std::vector<float>& rms, const MouthCurveOptions& opts) {
+  const size_t n = rms.size();
+  std::vector<float> sm(n, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    const float prev = rms[i > 0 ? i - 1 : i], next = rms[i + 1 < n ? i + 1 : i];
+    sm[i] = 0.25f * prev + 0.5f * rms[i] + 0.25f * next;
+  }
+  float ref = opts.ref_floor;
+  if (n > 0) {
+    std::vector<float> sorted = sm;
+    const size_t k = std::min(n - 1, static_cast<size_t>(opts.ref_percentile * static_cast<float>(n - 1)));
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k), sorted.end());
+    ref = std::max(ref, sorted[k]);
+  }
+  for (float& v : sm) {
+    const float x = (v / ref - opts.gate) / (1.0f - opts.gate);
+    v = std::clamp(x, 0.0f, 1.0f);
+  }
+  return sm;
+}
+
+double correlation(const std::vector<float>& a, const std::vector<float>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  if (n < 2) return 0;
+  double ma = 0, mb = 0;
+  for (size_t i = 0; i < n; ++i) ma += a[i], mb += b[i];
+  ma /= double(n);
+  mb /= double(n);
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double da = a[i] - ma, db = b[i] - mb;
+    sab += da * db, saa += da * da, sbb += db * db;
+  }
+  if (saa <= 0 || sbb <= 0) return 0;
+  return sab / std::sqrt(saa * sbb);
+}
+
+}  // namespace hallo::synth

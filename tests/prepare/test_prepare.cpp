@@ -1,0 +1,237 @@
+// hallo prepare end to end on synthetic talking heads and every bad-input kind:
+// correct shards (clips, masks, audio frames, metadata), a report with the right
+// rejection reasons, resume after a kill, and stage-1/2 batches from the result.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "core/error.h"
+#include "data/dataset/samplers.h"
+#include "data/prepare/prepare.h"
+#include "data/shard/shard_reader.h"
+#include "data/synth/synth.h"
+
+namespace hallo::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_root() {
+  std::random_device rd;
+  return fs::temp_directory_path() / ("hallo_prepare_test_" + std::to_string(rd()));
+}
+
+PrepareConfig test_config() {
+  auto c = PrepareConfig::defaults();
+  c.resolution = 128;
+  c.clip_length = 25;
+  c.clean.min_segment_s = 1.0;
+  c.audio.features.n_mels = 40;
+  c.shards.clips_per_shard = 2;
+  return c;
+}
+
+class PrepareE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(temp_root());
+    fs::create_directories(*root_ / "in");
+    synth::SynthConfig sc;
+    sc.out_dir = *root_ / "in";
+    sc.seconds = 3.0;
+    sc.size = 384;
+    sc.seed = 7;
+    try {
+      synth::Synthesizer s(sc);
+      for (int i = 0; i < 2; ++i) s.make(i);
+      s.make_variants(*root_ / "in");
+    } catch (const Error& e) {
+      skip_reason_ = new std::string(e.what());
+      return;
+    }
+    PrepareOptions po;
+    po.inputs = {*root_ / "in"};
+    po.out = *root_ / "out";
+    po.config = test_config();
+    po.jobs = 2;
+    report_ = new PrepareReport(run_prepare(po));
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (root_) fs::remove_all(*root_, ec);
+    delete root_;
+    delete report_;
+    delete skip_reason_;
+  }
+  void SetUp() override {
+    if (skip_reason_) GTEST_SKIP() << "synthetic data unavailable: " << *skip_reason_;
+  }
+  static const nlohmann::json& video(const std::string& file) {
+    for (const auto& v : report_->json.at("videos"))
+      if (fs::path(v.at("video").get<std::string>()).filename() == file) return v;
+    throw std::runtime_error("no report entry for " + file);
+  }
+  static fs::path* root_;
+  static PrepareReport* report_;
+  static std::string* skip_reason_;
+};
+fs::path* PrepareE2E::root_ = nullptr;
+PrepareReport* PrepareE2E::report_ = nullptr;
+std::string* PrepareE2E::skip_reason_ = nullptr;
+
+TEST_F(PrepareE2E, ReportGivesEachVideoItsOutcome) {
+  for (const char* good : {"synth_0000.mp4", "synth_0001.mp4", "edge_30fps_44k_stereo.mp4"}) {
+    const auto& v = video(good);
+    EXPECT_EQ(v.at("status"), "accepted") << v.dump();
+    EXPECT_GE(v.at("clips").get<int>(), 2) << good;  // 3 s at 25 fps -> 3 clips of 25 unless trimmed
+  }
+  const std::map<std::string, std::string> want = {{"bad_truncated.mp4", "unreadable"},
+                                                   {"bad_zero.mp4", "empty file"},
+                                                   {"bad_truncated_faststart.mp4", "truncated"},
+                                                   {"bad_text.mp4", "unreadable"},
+                                                   {"bad_noaudio.mp4", "no audio stream"},
+                                                   {"bad_noface.mp4", "no face"},
+                                                   {"bad_twofaces.mp4", "two faces"},
+                                                   {"bad_silent.mp4", "silent"}};
+  for (const auto& [file, reason] : want) {
+    const auto& v = video(file);
+    EXPECT_EQ(v.at("status"), "rejected") << v.dump();
+    EXPECT_EQ(v.at("reason"), reason) << file << ": " << v.dump();
+    EXPECT_EQ(v.at("clips"), 0) << file;
+  }
+  const auto& t = report_->json.at("totals");
+  EXPECT_EQ(t.at("errors"), 0);
+  EXPECT_EQ(t.at("videos_rejected_by_reason").at("unreadable"), 2);  // text, and a cut before the index
+  EXPECT_GT(t.at("hours_kept").get<double>(), 0.0);
+  EXPECT_TRUE(fs::exists(*root_ / "out" / "prepare_report.json"));
+  EXPECT_NE(report_->text.find("two faces"), std::string::npos);
+}
+
+TEST_F(PrepareE2E, ShardsHoldCorrectClips) {
+  ShardReader r(*root_ / "out");
+  ASSERT_GE(r.size(), 6u);
+  int clips_in_report = 0;
+  for (const auto& v : report_->json.at("videos")) clips_in_report += v.at("clips").get<int>();
+  EXPECT_EQ(static_cast<int>(r.size()), clips_in_report);
+  for (size_t i = 0; i < r.size(); ++i) {
+    const auto c = r.read_clip(i);
+    SCOPED_TRACE(c.id);
+    EXPECT_EQ(c.num_frames, 25);
+    EXPECT_EQ(static_cast<int>(c.frames.size()), 25);
+    EXPECT_EQ(c.height, 128);
+    EXPECT_NEAR(c.t_end - c.t_start, 1.0, 1e-9);
+    // Audio: one feature row per frame, the extractor recorded.
+    EXPECT_EQ(c.audio_layers, 1);
+    EXPECT_EQ(c.audio_dim, 40);
+    EXPECT_EQ(c.audio.size(), size_t(25 * 40));
+    EXPECT_NE(c.audio_extractor.find("logmel:40"), std::string::npos);
+    EXPECT_FALSE(c.face_emb_valid);  // no ArcFace model given
+    // Masks: four levels at H/8 .. H/64, consistent with each other.
+    ASSERT_EQ(c.lip_masks.size(), 4u);
+    for (int l = 0; l < 4; ++l) {
+      EXPECT_EQ(c.lip_masks[l].rows, 16 >> l);
+      EXPECT_EQ(c.face_masks[l].cols, 16 >> l);
+      EXPECT_EQ(c.pose_masks[l].rows, 16 >> l);
+    }
+    // The hard face box, and the lip mask's peak inside it.
+    cv::Rect face = cv::boundingRect(c.face_region);
+    ASSERT_GT(face.area(), 0);
+    EXPECT_LT(face.area(), 128 * 128);
+    cv::Point lip_peak;
+    cv::minMaxLoc(c.lip_masks[0], nullptr, nullptr, nullptr, &lip_peak);
+    const cv::Point lip_full(lip_peak.x * 8 + 4, lip_peak.y * 8 + 4);
+    EXPECT_TRUE(face.contains(lip_full)) << face << " " << lip_full;
+    // Lips are in the lower half of the face.
+    EXPECT_GT(lip_full.y, face.y + face.height / 2);
+    // Landmarks / boxes per frame, inside the frame.
+    ASSERT_EQ(c.face_boxes.size(), size_t(25 * 4));
+    for (int f = 0; f < 25; ++f) {
+      EXPECT_GE(c.face_boxes[f * 4 + 0], -2.f);
+      EXPECT_LE(c.face_boxes[f * 4 + 2], 130.f);
+    }
+    EXPECT_TRUE(c.meta.contains("scores"));
+    std::cerr << c.id << " lip_audio_corr " << c.meta.at("scores").at("lip_audio_corr") << "\n";
+    EXPECT_GE(c.meta.at("scores").at("lip_audio_corr").get<double>(), test_config().clean.min_lip_audio_corr);
+  }
+}
+
+TEST_F(PrepareE2E, SamplersYieldShapedBatches) {
+  auto reader = std::make_shared<const ShardReader>(*root_ / "out");
+  SamplerConfig sc;
+  sc.min_ref_distance = 10;
+  sc.n_sample_frames = 8;
+  sc.n_motion_frames = 2;
+  Stage1Sampler s1(reader, sc);
+  auto b1 = s1.next(2);
+  EXPECT_EQ(b1.ref_image.sizes(), (std::vector<int64_t>{2, 3, 128, 128}));
+  EXPECT_EQ(b1.target_image.sizes(), (std::vector<int64_t>{2, 3, 128, 128}));
+  EXPECT_EQ(b1.face_emb.sizes(), (std::vector<int64_t>{2, 512}));
+  EXPECT_EQ(b1.lip[3].sizes(), (std::vector<int64_t>{2, 1, 2, 2}));
+  EXPECT_LE(b1.ref_image.max().item<float>(), 1.f);
+  EXPECT_GE(b1.ref_image.min().item<float>(), -1.f);
+  Stage2Sampler s2(reader, sc);
+  auto b2 = s2.next(2);
+  EXPECT_EQ(b2.frames.sizes(), (std::vector<int64_t>{2, 8, 3, 128, 128}));
+  EXPECT_EQ(b2.motion_frames.sizes(), (std::vector<int64_t>{2, 2, 3, 128, 128}));
+  EXPECT_EQ(b2.audio.sizes(), (std::vector<int64_t>{2, 8, 5, 1, 40}));
+  EXPECT_EQ(b2.face_region.sizes(), (std::vector<int64_t>{2, 1, 128, 128}));
+}
+
+TEST_F(PrepareE2E, ResumeAfterKillGivesTheSameShards) {
+  const fs::path out = *root_ / "resumed";
+  PrepareOptions po;
+  po.inputs = {*root_ / "in"};
+  po.out = out;
+  po.config = test_config();
+  po.jobs = 2;
+  po.stop_after = 4;  // "killed" after 4 videos, its open shard discarded
+  run_prepare(po);
+  EXPECT_FALSE(fs::exists(out / "prepare_report.json"));
+  po.stop_after = -1;
+  auto rep = run_prepare(po);
+  // Same clips, same order, same checksums as the uninterrupted run.
+  ShardReader a(*root_ / "out"), b(out);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a.index().clips()[i].clip_id, b.index().clips()[i].clip_id);
+    EXPECT_EQ(a.index().clips()[i].shard, b.index().clips()[i].shard);
+    EXPECT_EQ(a.index().clips()[i].checksum, b.index().clips()[i].checksum);
+  }
+  EXPECT_EQ(rep.json.at("totals"), report_->json.at("totals"));
+  // A different config in the same folder is refused rather than mixed in.
+  po.config.resolution = 256;
+  EXPECT_THROW(run_prepare(po), Error);
+}
+
+TEST(PrepareConfig, YamlLikeJsonAndErrors) {
+  nlohmann::json j = {{"resolution", 256}, {"clip_length", 16}, {"audio", {{"extractor", "logmel"}, {"n_mels", 64}}},
+                      {"clean", {{"max_yaw", 30}}}, {"shards", {{"frames", "raw"}}}};
+  auto c = PrepareConfig::from_json(j, "cfg.yaml");
+  EXPECT_EQ(c.resolution, 256);
+  EXPECT_EQ(c.audio.features.n_mels, 64);
+  EXPECT_EQ(c.audio.features.fps, 25);
+  EXPECT_EQ(c.clean.max_yaw, 30);
+  EXPECT_EQ(c.shards.frames, FrameStorage::Raw);
+  EXPECT_EQ(PrepareConfig::from_json(c.to_json(), "roundtrip").to_json(), c.to_json());
+  for (const auto& bad : {nlohmann::json{{"resolution", 100}}, nlohmann::json{{"bogus", 1}},
+                          nlohmann::json{{"audio", {{"extractor", "wav2vec2"}}}}}) {
+    try {
+      PrepareConfig::from_json(bad, "cfg.yaml");
+      ADD_FAILURE() << "accepted " << bad.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cfg.yaml"), std::string::npos) << e.what();
+    }
+  }
+  PrepareOptions po;
+  po.inputs = {"/nonexistent/videos"};
+  po.out = temp_root();
+  EXPECT_THROW(run_prepare(po), Error);
+}
+
+}  // namespace
+}  // namespace hallo::data
