@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end demo of what exists today: the weight I/O a user needs first.
-# Later issues extend this into prepare -> train -> animate -> eval.
+# End-to-end demo of what exists today: weight I/O, one animated clip checked
+# against upstream, and the data pipeline (synth -> prepare -> shards).
+# Later issues extend this into train -> animate -> eval.
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,10 +41,27 @@ if [ -f "$GOLDEN/hallo_pipeline.io.safetensors" ]; then
   "$HALLO" inspect "$OUT/clip.safetensors"
 fi
 
+if "$HALLO" synth --help >/dev/null 2>&1; then
+  step "7. Synthesize talking heads (astronaut portrait + espeak-ng speech) and bad inputs"
+  "$HALLO" synth --out "$OUT/videos" --count 2 --seconds 3 --size 384 --variants
+  ls "$OUT/videos" "$OUT/videos/variants" 2>/dev/null | head -30
+
+  step "8. Prepare training shards: clean, clip, masks, log-mel audio features, HDF5"
+  "$HALLO" prepare --input "$OUT/videos" --input "$OUT/videos/variants" --out "$OUT/shards" \
+    --config "$ROOT/configs/data/tiny_logmel.yaml"
+  ls "$OUT/shards"
+
+  if [ -f "$GOLDEN/wav2vec2.weights.safetensors" ]; then
+    step "9. wav2vec2 audio features for one video (tiny golden wav2vec2 weights)"
+    "$HALLO" audio-features "$OUT/videos/synth_0000.mp4" --out "$OUT/synth_0000.audio.safetensors" \
+      --wav2vec2 "$GOLDEN/wav2vec2.weights.safetensors" --wav2vec2-config "$GOLDEN/wav2vec2.config.json" --windows
+    "$HALLO" inspect "$OUT/synth_0000.audio.safetensors"
+  fi
+fi
+
 step "Coming next"
 cat <<TXT
-  hallo animate (long audio, mp4 out) on top of the one-clip pipeline  (next issues)
-  hallo audio-features, media I/O, wav2vec2                             (issue 5)
-  hallo prepare / synth: talking-head videos -> HDF5 shards             (issue 6)
-  hallo train / animate / eval                                          (later issues)
+  hallo train (stage 1, stage 2, identity fine-tuning) on these shards   (next issues)
+  hallo animate (long audio, mp4 out) on top of the one-clip pipeline
+  hallo eval (FID / FVD / Sync)
 TXT

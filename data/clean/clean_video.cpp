@@ -191,6 +191,16 @@ void judge_run(Range run, const std::vector<FrameObs>& track, const std::vector<
   }
   std::vector<float> mouth(track.size(), 0.f);
   for (int i = run.begin; i < run.end; ++i) mouth[i] = track[i].mouth_open;
+  double mean_mouth = 0, var_mouth = 0;
+  for (int i = run.begin; i < run.end; ++i) mean_mouth += mouth[i];
+  mean_mouth /= len;
+  for (int i = run.begin; i < run.end; ++i) var_mouth += (mouth[i] - mean_mouth) * (mouth[i] - mean_mouth);
+  const double mouth_std = std::sqrt(var_mouth / len);
+  if (mouth_std < cfg.min_mouth_std) {
+    out.rejected.push_back({run.begin, run.end, reason::kLipAudio,
+                            {{"mouth_std", mouth_std}, {"limit_mouth_std", cfg.min_mouth_std}}});
+    return;
+  }
   const detail::LaggedCorr lc = detail::best_lagged_corr(mouth, audio_rms, run.begin, run.end, cfg.lip_audio_max_lag);
   if (lc.corr < cfg.min_lip_audio_corr) {
     out.rejected.push_back({run.begin, run.end, reason::kLipAudio,
@@ -216,6 +226,7 @@ void judge_run(Range run, const std::vector<FrameObs>& track, const std::vector<
                 {"mean_abs_yaw", abs_yaw / len},
                 {"lip_audio_corr", lc.corr},
                 {"lip_audio_lag", lc.lag},
+                {"mouth_std", mouth_std},
                 {"voice_ratio", voice_ratio},
                 {"camera_motion", mean_finite(cam_raw, run)},
                 {"face_motion", mean_finite(face_raw, run)},

@@ -39,6 +39,7 @@ CleanConfig clean_config_from_json(const nlohmann::json& j, const std::string& w
   read_field(j, "max_face_scale_change", c.max_face_scale_change, where);
   read_field(j, "max_yaw", c.max_yaw, where);
   read_field(j, "min_lip_audio_corr", c.min_lip_audio_corr, where);
+  read_field(j, "min_mouth_std", c.min_mouth_std, where);
   read_field(j, "min_voice_ratio", c.min_voice_ratio, where);
   read_field(j, "min_segment_s", c.min_segment_s, where);
   read_field(j, "max_av_frame_diff", c.max_av_frame_diff, where);
@@ -59,6 +60,7 @@ nlohmann::json clean_config_to_json(const CleanConfig& c) {
           {"max_face_scale_change", c.max_face_scale_change},
           {"max_yaw", c.max_yaw},
           {"min_lip_audio_corr", c.min_lip_audio_corr},
+          {"min_mouth_std", c.min_mouth_std},
           {"min_voice_ratio", c.min_voice_ratio},
           {"min_segment_s", c.min_segment_s},
           {"max_av_frame_diff", c.max_av_frame_diff},
@@ -80,6 +82,7 @@ void validate(const CleanConfig& c, const std::string& where) {
   non_negative(c.max_face_motion, "max_face_motion");
   non_negative(c.max_face_scale_change, "max_face_scale_change");
   non_negative(c.max_yaw, "max_yaw");
+  if (!(c.min_mouth_std >= 0)) fail_at(where, "clean config 'min_mouth_std' must be >= 0, got {}", c.min_mouth_std);
   if (!(c.min_lip_audio_corr >= -1 && c.min_lip_audio_corr <= 1)) {
     fail_at(where, "clean config 'min_lip_audio_corr' must be in [-1, 1], got {}", c.min_lip_audio_corr);
   }
