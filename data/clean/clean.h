@@ -34,7 +34,7 @@ struct CleanConfig {
   double min_lip_audio_corr = 0.3;     // Pearson corr of mouth_open vs audio RMS envelope, best lag in ±lip_audio_max_lag
   // Lips that barely move (a still image over speech) can still correlate by chance with
   // landmark jitter; below this standard deviation of mouth_open the run fails lip-audio.
-  double min_mouth_std = 0.0;
+  double min_mouth_std = 0.004;  // a still portrait over speech measured 7e-5; synthetic speech 0.04
   double min_voice_ratio = 0.3;        // fraction of frames with audio RMS above silence_rms
   double min_segment_s = 2.0;          // shorter kept segments are dropped
   int max_av_frame_diff = 3;           // |audio frames - video frames| beyond -> whole video dropped

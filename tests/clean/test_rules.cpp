@@ -139,10 +139,27 @@ TEST(CleanRules, LipAudioCorrelation) {
   Video anti(150, 7);
   for (auto& f : anti.frames) f.mouth_open = 0.34f - f.mouth_open;
   EXPECT_LT(lip_rejected(anti), 0.0);
-  // Voice-over on a still face: no mouth movement at all.
+  // Voice-over on a still face: no mouth movement at all (the mouth-motion floor).
   Video still(150, 7);
   for (auto& f : still.frames) f.mouth_open = 0.05f;
-  EXPECT_EQ(lip_rejected(still), 0.0);
+  {
+    const auto r = still.clean();
+    ASSERT_EQ(r.rejected.size(), 1u);
+    EXPECT_EQ(r.rejected[0].reason, "lip-audio");
+    EXPECT_EQ(r.rejected[0].detail.at("mouth_std").get<double>(), 0.0);
+  }
+  // Landmark jitter that happens to follow the voice: correlated, but far too small to be speech.
+  Video jitter(150, 7);
+  for (size_t i = 0; i < jitter.frames.size(); ++i) jitter.frames[i].mouth_open = 0.05f + 0.004f * jitter.rms[i];
+  {
+    const auto r = jitter.clean();
+    ASSERT_EQ(r.rejected.size(), 1u);
+    EXPECT_EQ(r.rejected[0].reason, "lip-audio");
+    EXPECT_LT(r.rejected[0].detail.at("mouth_std").get<double>(), 0.004);
+    hc::CleanConfig cfg;
+    cfg.min_mouth_std = 0;  // without the floor the correlation alone would keep it
+    EXPECT_EQ(jitter.clean(cfg).kept.size(), 1u);
+  }
   // Mouth moving to a different, independent soundtrack (30 s).
   Video dubbed(750, 7);
   const auto other = envelope(750, 12345);
@@ -162,7 +179,10 @@ TEST(CleanRules, SilentAudioRejected) {
 
   // Speech over 40% of the frames passes the 30% voice ratio.
   Video half(100);
-  for (int i = 40; i < 100; ++i) half.rms[i] = 0.001f;
+  for (int i = 40; i < 100; ++i) {
+    half.rms[i] = 0.001f;
+    half.frames[i].mouth_open = 0.02f;  // silent: the mouth rests
+  }
   const auto h = half.clean();
   ASSERT_EQ(h.kept.size(), 1u) << hc::result_to_json(h).dump();
   EXPECT_DOUBLE_EQ(h.kept[0].scores.at("voice_ratio").get<double>(), 0.4);
