@@ -208,6 +208,54 @@ TEST_F(PrepareE2E, ResumeAfterKillGivesTheSameShards) {
   EXPECT_THROW(run_prepare(po), Error);
 }
 
+// The model-backed options: wav2vec2 features, ArcFace embeddings, VAE latents,
+// with the tiny upstream goldens and a seeded ArcFace stand-in.
+TEST_F(PrepareE2E, ModelBackedFeaturesEmbeddingsAndLatents) {
+  const fs::path golden = HALLO_GOLDEN_DIR;
+  if (!fs::exists(golden / "wav2vec2.weights.safetensors") || !fs::exists(golden / "vae.weights.safetensors"))
+    GTEST_SKIP() << "goldens absent";
+  const fs::path arcface = *root_ / "tiny_arcface.onnx";
+  const std::string gen = std::string("/usr/bin/python3 ") + HALLO_SOURCE_DIR + "/tests/face/make_tiny_arcface.py export " +
+                          arcface.string() + " >/dev/null 2>&1";
+  if (std::system(gen.c_str()) != 0) GTEST_SKIP() << "/usr/bin/python3 with torch unavailable";
+  // VAE config beside its weights, as in a diffusers folder.
+  fs::create_directories(*root_ / "vae");
+  fs::copy_file(golden / "vae.weights.safetensors", *root_ / "vae" / "diffusion_pytorch_model.safetensors");
+  fs::copy_file(golden / "vae.config.json", *root_ / "vae" / "config.json");
+
+  PrepareOptions po;
+  po.inputs = {*root_ / "in" / "synth_0000.mp4"};
+  po.out = *root_ / "models";
+  po.config = test_config();
+  po.config.arcface_onnx = arcface.string();
+  po.config.vae = (*root_ / "vae").string();
+  po.config.audio.features.extractor = "wav2vec2";
+  po.config.audio.features.wav2vec2_path = (golden / "wav2vec2.weights.safetensors").string();
+  po.config.audio.features.wav2vec2_config = (golden / "wav2vec2.config.json").string();
+  const auto rep = run_prepare(po);
+  ASSERT_EQ(rep.json.at("totals").at("accepted"), 1) << rep.text;
+  ShardReader r(po.out);
+  ASSERT_GE(r.size(), 2u);
+  const auto a = r.read_clip(0), b = r.read_clip(1);
+  EXPECT_EQ(a.audio_layers, 4);  // the tiny wav2vec2's 4 layers x 32 dims
+  EXPECT_EQ(a.audio_dim, 32);
+  EXPECT_NE(a.audio_extractor.find("wav2vec2:all:4x32"), std::string::npos);
+  EXPECT_TRUE(a.face_emb_valid);
+  ASSERT_EQ(a.face_emb.size(), 512u);
+  double norm = 0;
+  for (float v : a.face_emb) norm += v * v;
+  EXPECT_GT(norm, 0);
+  // Same identity in both clips: embeddings close; a raw (unnormalised) embedding as upstream.
+  double dot = 0, nb = 0;
+  for (size_t i = 0; i < 512; ++i) dot += a.face_emb[i] * b.face_emb[i], nb += b.face_emb[i] * b.face_emb[i];
+  EXPECT_GT(dot / std::sqrt(norm * nb), 0.9);
+  // Latents: posterior mean/std per frame at H/8.
+  EXPECT_EQ(a.latent_channels, 4);
+  EXPECT_EQ(a.latent_mean.size(), size_t(25 * 4 * 16 * 16));
+  EXPECT_EQ(a.latent_std.size(), a.latent_mean.size());
+  for (float v : a.latent_std) ASSERT_GT(v, 0.f);
+}
+
 TEST(PrepareConfig, YamlLikeJsonAndErrors) {
   nlohmann::json j = {{"resolution", 256}, {"clip_length", 16}, {"audio", {{"extractor", "logmel"}, {"n_mels", 64}}},
                       {"clean", {{"max_yaw", 30}}}, {"shards", {{"frames", "raw"}}}};
