@@ -1,3 +1,4 @@
+#include "media/sndfile_reader.h"
 #include "media/audio_reader.h"
 
 #include <cerrno>
@@ -38,6 +39,8 @@ struct Trimmer {
 
 DecodedAudio decode_audio(const std::filesystem::path& path, const AudioDecodeOptions& opts) {
   const std::string where = path.string();
+  if (detail::sndfile_extension(path) && std::filesystem::is_regular_file(path))
+    if (auto direct = detail::decode_with_sndfile(path, opts)) return std::move(*direct);
   auto fmt = open_input(path);
   const int aidx = find_stream(fmt.get(), AVMEDIA_TYPE_AUDIO);
   if (aidx < 0) fail_at(where, "no audio stream");

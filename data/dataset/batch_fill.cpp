@@ -39,4 +39,32 @@ void fill_conditions(ConditionTensors& t, int64_t b, const ClipRecord& c, const 
   }
 }
 
+at::Tensor alloc_latents(at::IntArrayRef batch_dims, int channels, int height, int width) {
+  if (channels == 0) return {};
+  std::vector<int64_t> dims(batch_dims.begin(), batch_dims.end());
+  dims.insert(dims.end(), {channels, height / 8, width / 8});
+  return at::empty(dims, at::TensorOptions().dtype(at::kFloat));
+}
+
+void put_latents(at::Tensor mean_dst, at::Tensor std_dst, const ClipRecord& c,
+                 const std::vector<int>& frames, const std::string& where) {
+  const int64_t F = c.num_frames, C = mean_dst.size(1), h = mean_dst.size(2), w = mean_dst.size(3);
+  const auto per_clip = static_cast<size_t>(F * C * h * w);
+  // The sampler decided from the shards' attributes; a clip that now disagrees
+  // means the dataset changed under it.
+  if (c.latent_channels != C || c.latent_mean.size() != per_clip || c.latent_std.size() != per_clip)
+    fail_at(where, "clip '{}': VAE latents have {} channels and {} values, expected {} channels at "
+            "{}x{} ({} values); was the dataset rewritten while sampling?",
+            c.id, c.latent_channels, c.latent_mean.size(), C, w, h, per_clip);
+  std::vector<int64_t> rows(frames.begin(), frames.end());
+  for (int64_t f : rows)
+    if (f < 0 || f >= F) fail_at(where, "clip '{}': latent frame {} out of range [0,{})", c.id, f, F);
+  const auto idx = at::tensor(rows, at::TensorOptions().dtype(at::kLong));
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  auto mean = at::from_blob(const_cast<float*>(c.latent_mean.data()), {F, C, h, w}, f32);  // [F,C,h,w]
+  auto sd = at::from_blob(const_cast<float*>(c.latent_std.data()), {F, C, h, w}, f32);
+  mean_dst.copy_(mean.index_select(0, idx));  // [K,C,h,w]
+  std_dst.copy_(sd.index_select(0, idx));
+}
+
 }  // namespace hallo::data

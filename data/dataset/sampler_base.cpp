@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "data/dataset/latent_probe.h"
 #include "data/dataset/sample_rng.h"
 #include "data/dataset/samplers.h"
 
@@ -22,6 +23,37 @@ void check_config(const SamplerConfig& c, const std::string& where) {
     fail_at(where, "height and width must both be 0 (as stored) or both positive");
   if (c.height > 0 && (c.height < 64 || c.width < 64))
     fail_at(where, "output size {}x{} is too small for the 1/64 mask level", c.width, c.height);
+}
+
+// Channels of the latents every batch can carry, or 0 (with a warning saying why
+// when some clips had latents): they must be on every clip, agree in channels,
+// and match the output size (resized pixels would no longer match them).
+int usable_latent_channels(const ShardReader& reader, int height, int width, const char* stage) {
+  const auto& clips = reader.index().clips();
+  const std::vector<int> channels = stored_latent_channels(reader);
+  const std::string where = reader.dir().string();
+  size_t with = 0;
+  for (int c : channels) with += c > 0;
+  if (with == 0) return 0;
+  if (with < clips.size()) {
+    spdlog::warn("{}: only {} of {} clips have VAE latents; {} batches leave latents out", where,
+                 with, clips.size(), stage);
+    return 0;
+  }
+  for (size_t i = 0; i < clips.size(); ++i) {
+    if (channels[i] != channels.front()) {
+      spdlog::warn("{}: clips have VAE latents of {} and {} channels ('{}'); {} batches leave latents out",
+                   where, channels.front(), channels[i], clips[i].clip_id, stage);
+      return 0;
+    }
+    if (clips[i].height != height || clips[i].width != width) {
+      spdlog::warn("{}: {} batches leave VAE latents out: clip '{}' is stored at {}x{} and resized to "
+                   "{}x{}, so its latents no longer match the pixels",
+                   where, stage, clips[i].clip_id, clips[i].width, clips[i].height, width, height);
+      return 0;
+    }
+  }
+  return channels.front();
 }
 
 }  // namespace
@@ -75,6 +107,7 @@ SamplerBase::SamplerBase(std::shared_ptr<const ShardReader> reader, SamplerConfi
     if (height_ < 64 || width_ < 64)
       fail_at(where, "stored size {}x{} is too small for the 1/64 mask level", width_, height_);
   }
+  latent_channels_ = usable_latent_channels(*reader_, height_, width_, stage);
 
   std::vector<size_t> eligible;
   for (size_t i = 0; i < clips.size(); ++i)

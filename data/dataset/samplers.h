@@ -6,6 +6,11 @@
 // position in the epoch) alone, so a run is reproducible and next(4)+next(4)
 // equals next(8). Ranks take disjoint, equally sized blocks of the eligible
 // clips (index order, remainder dropped), which keeps each rank on few shards.
+//
+// VAE latents: when every clip of the dataset stores them (`hallo prepare --vae`)
+// and the sampler does not resize, batches also carry the posterior mean/std of
+// the sampled frames, so training can skip VAE encoding. Otherwise the latent
+// tensors are undefined (a warning says why when some clips had latents).
 #include <ATen/ATen.h>
 
 #include <array>
@@ -39,6 +44,8 @@ struct Stage1Batch {
   at::Tensor face_emb;                 // [B,E] float (E = 512 for ArcFace)
   at::Tensor face_emb_valid;           // [B] bool
   std::array<at::Tensor, 4> lip, face, pose;  // level l: [B,1,H/2^(3+l),W/2^(3+l)] float 0..1
+  // VAE posterior of ref_frame / the target frame: [B,C,H/8,W/8] float, or undefined.
+  at::Tensor ref_latent_mean, ref_latent_std, target_latent_mean, target_latent_std;
   std::vector<SampleInfo> info;
 };
 
@@ -51,6 +58,10 @@ struct Stage2Batch {
   at::Tensor face_emb_valid; // [B] bool
   at::Tensor audio;          // [B,F,2r+1,L,D] float: frame i's window is audio[i-r .. i+r], clamped
   std::array<at::Tensor, 4> lip, face, pose;  // [B,1,h_l,w_l] 0..1
+  // VAE posteriors (float, h = H/8, w = W/8), or undefined; see the top of this file.
+  at::Tensor latent_mean, latent_std;                // [B,F,C,h,w] of `frames`
+  at::Tensor motion_latent_mean, motion_latent_std;  // [B,M,C,h,w] of `motion_frames`
+  at::Tensor ref_latent_mean, ref_latent_std;        // [B,C,h,w] of the reference
   std::vector<SampleInfo> info;
 };
 
@@ -61,6 +72,8 @@ class SamplerBase {
   void set_epoch(int epoch);
   int epoch() const { return epoch_; }
   const std::vector<size_t>& clips() const { return clips_; }  // reader indices of this rank
+  // Channels of the VAE latents the batches carry; 0 = batches carry none.
+  int latent_channels() const { return latent_channels_; }
 
  protected:
   // `min_frames`: clips with fewer frames are skipped (one warning with the count).
@@ -77,6 +90,7 @@ class SamplerBase {
   SamplerConfig cfg_;
   int height_ = 0, width_ = 0;  // output size
   int emb_dim_ = 512;           // face embedding width (512 when no clip has one)
+  int latent_channels_ = 0;     // > 0: every clip has latents of this many channels, no resize
 
  private:
   void shuffle();

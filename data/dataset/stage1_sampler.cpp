@@ -40,6 +40,11 @@ Stage1Batch Stage1Sampler::next(int batch_size) {
   out.ref_image = at::empty({B, 3, height_, width_}, f32);
   out.target_image = at::empty({B, 3, height_, width_}, f32);
   ConditionTensors cond = alloc_conditions(B, height_, width_, emb_dim_);
+  const int C = latent_channels_;
+  out.ref_latent_mean = alloc_latents({B}, C, height_, width_);
+  out.ref_latent_std = alloc_latents({B}, C, height_, width_);
+  out.target_latent_mean = alloc_latents({B}, C, height_, width_);
+  out.target_latent_std = alloc_latents({B}, C, height_, width_);
   out.info.resize(static_cast<size_t>(B));
   const std::string where = reader_->dir().string();
 
@@ -52,6 +57,12 @@ Stage1Batch Stage1Sampler::next(int batch_size) {
     put_image(out.ref_image[b], frames[0]);
     put_image(out.target_image[b], frames[1]);
     fill_conditions(cond, b, clip, where);
+    if (C > 0) {
+      put_latents(out.ref_latent_mean.narrow(0, b, 1), out.ref_latent_std.narrow(0, b, 1), clip,
+                  {ref}, where);
+      put_latents(out.target_latent_mean.narrow(0, b, 1), out.target_latent_std.narrow(0, b, 1),
+                  clip, {tgt}, where);
+    }
     SampleInfo& info = out.info[static_cast<size_t>(b)];
     info.clip = d.clip;
     info.ref_frame = ref;

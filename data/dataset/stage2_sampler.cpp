@@ -25,6 +25,13 @@ Stage2Batch Stage2Sampler::next(int batch_size) {
   out.motion_frames = at::empty({B, m, 3, height_, width_}, f32);
   out.audio = at::empty({B, n, 2 * r + 1, L, D}, f32);
   ConditionTensors cond = alloc_conditions(B, height_, width_, emb_dim_);
+  const int C = latent_channels_;
+  out.latent_mean = alloc_latents({B, n}, C, height_, width_);
+  out.latent_std = alloc_latents({B, n}, C, height_, width_);
+  out.motion_latent_mean = alloc_latents({B, m}, C, height_, width_);
+  out.motion_latent_std = alloc_latents({B, m}, C, height_, width_);
+  out.ref_latent_mean = alloc_latents({B}, C, height_, width_);
+  out.ref_latent_std = alloc_latents({B}, C, height_, width_);
   out.info.resize(static_cast<size_t>(B));
   const std::string where = reader_->dir().string();
 
@@ -62,6 +69,12 @@ Stage2Batch Stage2Sampler::next(int batch_size) {
       for (int k = -r; k <= r; ++k) *p++ = std::clamp(start + i + k, 0, F - 1);
     out.audio[b].copy_(audio.index_select(0, idx.view({-1})).view({n, 2 * r + 1, L, D}));
     fill_conditions(cond, b, clip, where);
+    if (C > 0) {
+      put_latents(out.latent_mean[b], out.latent_std[b], clip, info.frames, where);
+      put_latents(out.motion_latent_mean[b], out.motion_latent_std[b], clip, info.motion_frames, where);
+      put_latents(out.ref_latent_mean.narrow(0, b, 1), out.ref_latent_std.narrow(0, b, 1), clip,
+                  {ref}, where);
+    }
   });
 
   out.face_region = cond.face_region;

@@ -1,23 +1,17 @@
 // Per-frame loudness and the mouth-opening curve it drives.
 #include "data/synth/loudness.h"
 
+#include "data/clean/clean.h"
+
 #include <algorithm>
 #include <cmath>
 
 namespace hallo::synth {
 
 std::vector<float> frame_rms(const std::vector<float>& mono, int sample_rate, double fps, int frames) {
-  std::vector<float> out(static_cast<size_t>(std::max(frames, 0)), 0.0f);
-  const double spf = sample_rate / fps;
-  for (int i = 0; i < frames; ++i) {
-    const auto a = static_cast<size_t>(std::llround(i * spf));
-    const auto b = static_cast<size_t>(std::llround((i + 1) * spf));
-    if (b <= a) continue;
-    double acc = 0;
-    for (size_t s = a; s < b && s < mono.size(); ++s) acc += double(mono[s]) * mono[s];
-    out[i] = static_cast<float>(std::sqrt(acc / double(b - a)));
-  }
-  return out;
+  // The same per-frame loudness the cleaning rules measure, so the synthetic mouth
+  // follows exactly what `hallo prepare` will correlate it with.
+  return clean::audio_rms_per_frame(mono, sample_rate, fps, static_cast<size_t>(std::max(frames, 0)));
 }
 
 std::vector<float> mouth_curve(const std::vector<float>& rms, const MouthCurveOptions& opts) {

@@ -1,5 +1,6 @@
 #pragma once
 // Shared helpers for hallo_audio_tests: temp dirs, test tones, signal metrics.
+#include "tests/common/temp_dir.h"
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,25 +14,8 @@
 namespace hallo::audio::testing {
 
 // Unique, self-removing temp directory.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = std::filesystem::path(::testing::TempDir()) /
-            ("hallo_audio_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+struct TempDir : ::hallo::test::TempDir {
+  TempDir() : ::hallo::test::TempDir("hallo_audio") {}
 };
 
 inline void write_text(const std::filesystem::path& p, const std::string& text) {

@@ -1,5 +1,6 @@
 #pragma once
 // Shared helpers for the hallo_face tests.
+#include "tests/common/temp_dir.h"
 #include <gtest/gtest.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -26,25 +27,8 @@ inline cv::Mat load_astronaut() {
 }
 
 // Unique, self-removing temp directory.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = std::filesystem::path(::testing::TempDir()) /
-            ("hallo_face_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+struct TempDir : ::hallo::test::TempDir {
+  TempDir() : ::hallo::test::TempDir("hallo_face") {}
 };
 
 // dlib's model is ~100 MB; load it once per test process.

@@ -12,20 +12,6 @@
 
 namespace hallo::media::test {
 
-TempDir::TempDir() {
-  static std::atomic<int> counter{0};
-  std::random_device rd;
-  dir_ = fs::temp_directory_path() /
-         ("hallo_media_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
-          std::to_string(rd() % 100000));
-  fs::create_directories(dir_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(dir_, ec);
-}
-
 std::vector<uint8_t> pattern_frame(int k, int width, int height) {
   std::vector<uint8_t> rgb(static_cast<size_t>(width) * height * 3);
   const int strip = height / 4;  // bottom quarter: red

@@ -10,21 +10,15 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tests/common/temp_dir.h"
 
 namespace hallo::media::test {
 
 namespace fs = std::filesystem;
 
 // A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const fs::path& path() const { return dir_; }
-  fs::path operator/(const std::string& name) const { return dir_ / name; }
-
- private:
-  fs::path dir_;
+struct TempDir : ::hallo::test::TempDir {
+  TempDir() : ::hallo::test::TempDir("hallo_media_test") {}
 };
 
 // Frame k of the counter pattern: 8 vertical bars, bar b white when bit b of k

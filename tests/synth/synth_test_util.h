@@ -1,6 +1,7 @@
 #pragma once
 // Shared helpers for the hallo_synth tests: temp dirs, a small fast config and
 // one talking-head clip generated once per test process.
+#include "tests/common/temp_dir.h"
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -20,25 +21,8 @@ namespace hallo::synth::testing {
 inline std::filesystem::path astronaut_path() { return std::filesystem::path(HALLO_ASSETS_DIR) / "astronaut.png"; }
 
 // Unique, self-removing temp directory.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = std::filesystem::path(::testing::TempDir()) /
-            ("hallo_synth_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+struct TempDir : ::hallo::test::TempDir {
+  TempDir() : ::hallo::test::TempDir("hallo_synth") {}
 };
 
 // Small and short so the suite stays fast on one core.

@@ -2,6 +2,8 @@
 // Shared helpers for the unit tests: fixture paths, temp dirs, byte access.
 #include <gtest/gtest.h>
 
+#include "tests/common/temp_dir.h"
+
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -16,23 +18,7 @@ inline std::filesystem::path fixture(const std::string& name) {
 inline std::filesystem::path golden_dir() { return std::filesystem::path(HALLO_GOLDEN_DIR); }
 
 // A fresh empty directory removed at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("hallo_test_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& n) const { return path_ / n; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = ::hallo::test::TempDir;
 
 inline std::string read_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
