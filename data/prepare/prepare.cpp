@@ -256,9 +256,13 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
                 it->result.clips.clear();  // free frames now
                 it->entry = entry_of(*it);
                 append_journal(journal_path, it->entry);
-                if (it->result.status != "accepted")
-                  spdlog::info("{}: {} ({})", it->video.string(), it->result.status,
-                               it->result.error.empty() ? it->result.reason : it->result.error);
+                if (it->result.status != "accepted") {
+                  // Media errors already start with the path; say it once.
+                  std::string why = it->result.error.empty() ? it->result.reason : it->result.error;
+                  const std::string prefix = it->video.string() + ": ";
+                  if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
+                  spdlog::info("{}: {} ({})", it->video.string(), it->result.status, why);
+                }
               }
               entries.push_back(it->entry);
               ++committed;
