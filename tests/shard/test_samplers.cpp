@@ -76,6 +76,9 @@ TEST_F(ShardSamplers, Stage1ShapesValuesAndReferenceDistance) {
     }
     expect_range(b.ref_image, -1, 1, "ref");
     expect_range(b.face_region, 0, 1, "face region");
+    // No clip has VAE latents: the batch has none.
+    EXPECT_FALSE(b.ref_latent_mean.defined() || b.ref_latent_std.defined() ||
+                 b.target_latent_mean.defined() || b.target_latent_std.defined());
     for (int64_t i = 0; i < 3; ++i) {
       const SampleInfo& info = b.info[static_cast<size_t>(i)];
       const ClipRecord& clip = clips_[info.clip];
@@ -173,6 +176,10 @@ TEST_F(ShardSamplers, Stage2FramesMotionFramesAndAudioWindows) {
   ASSERT_EQ(b.audio.sizes(), (at::IntArrayRef{6, 14, 5, 2, 3}));
   ASSERT_EQ(b.lip[3].sizes(), (at::IntArrayRef{6, 1, 1, 1}));
   expect_range(b.frames, -1, 1, "frames");
+  EXPECT_EQ(s.latent_channels(), 0);
+  EXPECT_FALSE(b.latent_mean.defined() || b.latent_std.defined() || b.motion_latent_mean.defined() ||
+               b.motion_latent_std.defined() || b.ref_latent_mean.defined() ||
+               b.ref_latent_std.defined());
   bool saw_end_clamp = false;
   for (int64_t i = 0; i < 6; ++i) {
     const SampleInfo& info = b.info[static_cast<size_t>(i)];
@@ -280,6 +287,153 @@ TEST(ShardSamplerDatasets, Stage2NeedsAudio) {
   EXPECT_NE(error_of([&] { Stage2Sampler(reader, SamplerConfig{}); }).find("needs audio"),
             std::string::npos);
   EXPECT_NO_THROW(Stage1Sampler(reader, SamplerConfig{}).next(2));
+}
+
+// --- VAE latents ---------------------------------------------------------
+
+// Clips with latents [F,4,8,8] (64x64 frames); `without` lists clips stored without.
+std::vector<ClipRecord> latent_clips(const std::vector<int>& frames, const std::set<size_t>& without = {}) {
+  std::vector<ClipRecord> clips;
+  for (size_t c = 0; c < frames.size(); ++c) {
+    testing::SynthOptions o = testing::with_frames(frames[c]);
+    o.latents = !without.count(c);
+    o.seed = static_cast<unsigned>(100 + c);
+    clips.push_back(testing::make_clip("lat" + std::to_string(c), static_cast<int>(c), o));
+  }
+  return clips;
+}
+
+// dst [C,h,w] equals the stored (float16-rounded) latents of `frame`, and is
+// close to the values written (so the frame is the right one, not just any).
+void expect_latent(const at::Tensor& dst, const std::vector<float>& stored,
+                   const std::vector<float>& written, int frame, const std::string& what) {
+  ASSERT_EQ(dst.sizes(), (at::IntArrayRef{4, 8, 8})) << what;
+  const size_t per = 4 * 8 * 8, off = static_cast<size_t>(frame) * per;
+  ASSERT_LE(off + per, stored.size()) << what;
+  const auto got = dst.contiguous();
+  const float* p = got.data_ptr<float>();
+  for (size_t k = 0; k < per; ++k) {
+    ASSERT_EQ(p[k], stored[off + k]) << what << " frame " << frame << " value " << k;
+    ASSERT_NEAR(p[k], written[off + k], 2e-3 * std::abs(written[off + k]) + 1e-4) << what;
+  }
+}
+
+class LatentSamplers : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    clips_ = latent_clips({40, 20, 50, 36});
+    reader_ = std::make_shared<ShardReader>(write("latents", clips_));
+    for (size_t c = 0; c < clips_.size(); ++c) stored_.push_back(reader_->read_clip(c, false));
+  }
+  static void TearDownTestSuite() {
+    reader_.reset();
+    clips_.clear();
+    stored_.clear();
+  }
+  static std::vector<ClipRecord> clips_, stored_;
+  static std::shared_ptr<ShardReader> reader_;
+};
+std::vector<ClipRecord> LatentSamplers::clips_, LatentSamplers::stored_;
+std::shared_ptr<ShardReader> LatentSamplers::reader_;
+
+TEST_F(LatentSamplers, Stage1CarriesLatentsOfRefAndTarget) {
+  for (int size : {0, 64}) {  // as stored, or a requested size equal to it
+    SamplerConfig cfg;
+    cfg.height = cfg.width = size;
+    cfg.min_ref_distance = 10;
+    Stage1Sampler s(reader_, cfg);
+    ASSERT_EQ(s.latent_channels(), 4);
+    for (int round = 0; round < 3; ++round) {
+      const Stage1Batch b = s.next(4);
+      for (const auto* t : {&b.ref_latent_mean, &b.ref_latent_std, &b.target_latent_mean,
+                            &b.target_latent_std})
+        ASSERT_EQ(t->sizes(), (at::IntArrayRef{4, 4, 8, 8}));
+      EXPECT_GT(b.ref_latent_std.min().item<float>(), 0.0f);  // std, not mean, went there
+      for (int64_t i = 0; i < 4; ++i) {
+        const SampleInfo& info = b.info[static_cast<size_t>(i)];
+        const ClipRecord &st = stored_[info.clip], &wr = clips_[info.clip];
+        expect_latent(b.ref_latent_mean[i], st.latent_mean, wr.latent_mean, info.ref_frame, "ref mean");
+        expect_latent(b.ref_latent_std[i], st.latent_std, wr.latent_std, info.ref_frame, "ref std");
+        expect_latent(b.target_latent_mean[i], st.latent_mean, wr.latent_mean, info.frames.at(0),
+                      "target mean");
+        expect_latent(b.target_latent_std[i], st.latent_std, wr.latent_std, info.frames.at(0),
+                      "target std");
+      }
+    }
+  }
+}
+
+TEST_F(LatentSamplers, Stage2CarriesLatentsOfFramesMotionAndRef) {
+  SamplerConfig cfg;
+  cfg.n_sample_frames = 8;
+  cfg.n_motion_frames = 3;
+  Stage2Sampler s(reader_, cfg);
+  ASSERT_EQ(s.latent_channels(), 4);
+  const Stage2Batch b = s.next(5);  // one epoch + one: every clip at least once
+  ASSERT_EQ(b.latent_mean.sizes(), (at::IntArrayRef{5, 8, 4, 8, 8}));
+  ASSERT_EQ(b.latent_std.sizes(), (at::IntArrayRef{5, 8, 4, 8, 8}));
+  ASSERT_EQ(b.motion_latent_mean.sizes(), (at::IntArrayRef{5, 3, 4, 8, 8}));
+  ASSERT_EQ(b.motion_latent_std.sizes(), (at::IntArrayRef{5, 3, 4, 8, 8}));
+  ASSERT_EQ(b.ref_latent_mean.sizes(), (at::IntArrayRef{5, 4, 8, 8}));
+  ASSERT_EQ(b.ref_latent_std.sizes(), (at::IntArrayRef{5, 4, 8, 8}));
+  std::set<size_t> seen;
+  for (int64_t i = 0; i < 5; ++i) {
+    const SampleInfo& info = b.info[static_cast<size_t>(i)];
+    seen.insert(info.clip);
+    const ClipRecord &st = stored_[info.clip], &wr = clips_[info.clip];
+    for (int f = 0; f < 8; ++f) {
+      expect_latent(b.latent_mean[i][f], st.latent_mean, wr.latent_mean, info.frames.at(f), "mean");
+      expect_latent(b.latent_std[i][f], st.latent_std, wr.latent_std, info.frames.at(f), "std");
+    }
+    for (int f = 0; f < 3; ++f) {
+      expect_latent(b.motion_latent_mean[i][f], st.latent_mean, wr.latent_mean,
+                    info.motion_frames.at(f), "motion mean");
+      expect_latent(b.motion_latent_std[i][f], st.latent_std, wr.latent_std,
+                    info.motion_frames.at(f), "motion std");
+    }
+    expect_latent(b.ref_latent_mean[i], st.latent_mean, wr.latent_mean, info.ref_frame, "ref mean");
+    expect_latent(b.ref_latent_std[i], st.latent_std, wr.latent_std, info.ref_frame, "ref std");
+  }
+  EXPECT_EQ(seen.size(), 4u);
+  // No motion frames: an empty motion axis, the rest unchanged.
+  cfg.n_motion_frames = 0;
+  const Stage2Batch z = Stage2Sampler(reader_, cfg).next(2);
+  ASSERT_EQ(z.motion_latent_mean.sizes(), (at::IntArrayRef{2, 0, 4, 8, 8}));
+  ASSERT_EQ(z.latent_mean.sizes(), (at::IntArrayRef{2, 8, 4, 8, 8}));
+}
+
+TEST_F(LatentSamplers, ResizingLeavesLatentsOut) {
+  SamplerConfig cfg;
+  cfg.height = cfg.width = 128;  // the latents describe 64x64 pixels
+  cfg.min_ref_distance = 10;
+  Stage1Sampler s1(reader_, cfg);
+  EXPECT_EQ(s1.latent_channels(), 0);
+  const Stage1Batch b1 = s1.next(2);
+  EXPECT_EQ(b1.ref_image.size(2), 128);
+  EXPECT_FALSE(b1.ref_latent_mean.defined() || b1.target_latent_std.defined());
+  cfg.n_sample_frames = 8;
+  Stage2Sampler s2(reader_, cfg);
+  EXPECT_EQ(s2.latent_channels(), 0);
+  const Stage2Batch b2 = s2.next(2);
+  EXPECT_FALSE(b2.latent_mean.defined() || b2.motion_latent_std.defined() ||
+               b2.ref_latent_mean.defined());
+}
+
+TEST(LatentSamplerDatasets, SomeClipsWithoutLatentsLeaveLatentsOut) {
+  // Clip 1 has no latents; stage 1 with distance 30 would never sample it, yet
+  // the decision is per dataset, so every rank and stage agrees.
+  auto reader = std::make_shared<ShardReader>(write("latents_partial", latent_clips({40, 20, 50}, {1})));
+  Stage1Sampler s1(reader, SamplerConfig{});
+  EXPECT_EQ(s1.latent_channels(), 0);
+  const Stage1Batch b1 = s1.next(3);
+  EXPECT_FALSE(b1.ref_latent_mean.defined() || b1.ref_latent_std.defined() ||
+               b1.target_latent_mean.defined() || b1.target_latent_std.defined());
+  Stage2Sampler s2(reader, SamplerConfig{});
+  EXPECT_EQ(s2.latent_channels(), 0);
+  const Stage2Batch b2 = s2.next(3);
+  EXPECT_FALSE(b2.latent_mean.defined() || b2.motion_latent_mean.defined() ||
+               b2.ref_latent_std.defined());
+  EXPECT_EQ(b2.frames.size(1), 14);  // the pixels are still there
 }
 
 }  // namespace
