@@ -7,16 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset/samplers.h"
 #include "data/shard/clip_record.h"
 
 namespace hallo::data {
 
-struct ConditionTensors {
-  at::Tensor face_region;     // [B,1,H,W]
-  at::Tensor face_emb;        // [B,E]
-  at::Tensor face_emb_valid;  // [B] bool
-  std::array<at::Tensor, 4> lip, face, pose;  // [B,1,H/2^(3+l),W/2^(3+l)]
-};
+using ConditionTensors = ClipConditions;
 
 ConditionTensors alloc_conditions(int64_t batch, int height, int width, int emb_dim);
 

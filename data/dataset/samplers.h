@@ -38,26 +38,26 @@ struct SampleInfo {
   std::vector<int> motion_frames;  // stage 2 only
 };
 
-struct Stage1Batch {
-  at::Tensor ref_image, target_image;  // [B,3,H,W] float in [-1,1]
-  at::Tensor face_region;              // [B,1,H,W] float 0..1
-  at::Tensor face_emb;                 // [B,E] float (E = 512 for ArcFace)
-  at::Tensor face_emb_valid;           // [B] bool
+// Per-clip conditioning both stages carry.
+struct ClipConditions {
+  at::Tensor face_region;     // [B,1,H,W] float 0..1
+  at::Tensor face_emb;        // [B,E] float (E = 512 for ArcFace)
+  at::Tensor face_emb_valid;  // [B] bool
   std::array<at::Tensor, 4> lip, face, pose;  // level l: [B,1,H/2^(3+l),W/2^(3+l)] float 0..1
+};
+
+struct Stage1Batch : ClipConditions {
+  at::Tensor ref_image, target_image;  // [B,3,H,W] float in [-1,1]
   // VAE posterior of ref_frame / the target frame: [B,C,H/8,W/8] float, or undefined.
   at::Tensor ref_latent_mean, ref_latent_std, target_latent_mean, target_latent_std;
   std::vector<SampleInfo> info;
 };
 
-struct Stage2Batch {
+struct Stage2Batch : ClipConditions {
   at::Tensor ref_image;      // [B,3,H,W] in [-1,1]
   at::Tensor frames;         // [B,F,3,H,W] in [-1,1]
   at::Tensor motion_frames;  // [B,M,3,H,W] in [-1,1]
-  at::Tensor face_region;    // [B,1,H,W] 0..1
-  at::Tensor face_emb;       // [B,E]
-  at::Tensor face_emb_valid; // [B] bool
   at::Tensor audio;          // [B,F,2r+1,L,D] float: frame i's window is audio[i-r .. i+r], clamped
-  std::array<at::Tensor, 4> lip, face, pose;  // [B,1,h_l,w_l] 0..1
   // VAE posteriors (float, h = H/8, w = W/8), or undefined; see the top of this file.
   at::Tensor latent_mean, latent_std;                // [B,F,C,h,w] of `frames`
   at::Tensor motion_latent_mean, motion_latent_std;  // [B,M,C,h,w] of `motion_frames`

@@ -69,12 +69,7 @@ Stage1Batch Stage1Sampler::next(int batch_size) {
     info.frames = {tgt};
   });
 
-  out.face_region = cond.face_region;
-  out.face_emb = cond.face_emb;
-  out.face_emb_valid = cond.face_emb_valid;
-  out.lip = cond.lip;
-  out.face = cond.face;
-  out.pose = cond.pose;
+  static_cast<ClipConditions&>(out) = std::move(cond);
   return out;
 }
 

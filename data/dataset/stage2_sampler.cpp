@@ -77,12 +77,7 @@ Stage2Batch Stage2Sampler::next(int batch_size) {
     }
   });
 
-  out.face_region = cond.face_region;
-  out.face_emb = cond.face_emb;
-  out.face_emb_valid = cond.face_emb_valid;
-  out.lip = cond.lip;
-  out.face = cond.face;
-  out.pose = cond.pose;
+  static_cast<ClipConditions&>(out) = std::move(cond);
   return out;
 }
 

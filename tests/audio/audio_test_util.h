@@ -1,5 +1,6 @@
 #pragma once
 // Shared helpers for hallo_audio_tests: temp dirs, test tones, signal metrics.
+#include "core/error.h"
 #include "tests/common/temp_dir.h"
 #include <gtest/gtest.h>
 
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,17 @@ namespace hallo::audio::testing {
 struct TempDir : ::hallo::test::TempDir {
   TempDir() : ::hallo::test::TempDir("hallo_audio") {}
 };
+
+// The message of the hallo::Error `f` throws (a test failure if it throws none).
+inline std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ::hallo::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected hallo::Error";
+  return {};
+}
 
 inline void write_text(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;

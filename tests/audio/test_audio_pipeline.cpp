@@ -16,17 +16,8 @@ namespace hallo::audio {
 namespace {
 
 using testing::TempDir;
+using testing::message_of;
 using testing::tones;
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected hallo::Error";
-  return {};
-}
 
 TEST(AudioPipelineConfig, ReadsFeaturesAndNestedSeparator) {
   const auto j = nlohmann::json::parse(R"({

@@ -12,17 +12,8 @@ namespace hallo {
 namespace {
 
 using audio::testing::TempDir;
+using audio::testing::message_of;
 using audio::testing::write_text;
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected hallo::Error";
-  return {};
-}
 
 TEST(ConfigFile, YamlScalarsAreTyped) {
   TempDir tmp;
