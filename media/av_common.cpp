@@ -139,8 +139,16 @@ int stream_rotation(const AVStream* st) {
   double ccw = 0;
   bool found = false;
   size_t size = 0;
-  // av_stream_get_side_data is the lavf 59 API (coded_side_data replaces it in 60).
+#if LIBAVFORMAT_VERSION_INT >= AV_VERSION_INT(60, 15, 100)
+  // FFmpeg >= 6.1 keeps stream side data in codecpar (av_stream_get_side_data is gone in 7).
+  const AVPacketSideData* psd = av_packet_side_data_get(st->codecpar->coded_side_data,
+                                                        st->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
+  const uint8_t* sd = psd ? psd->data : nullptr;
+  if (psd) size = psd->size;
+#else
+  // Debian bookworm's FFmpeg 5.1 (lavf 59).
   const uint8_t* sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+#endif
   if (sd && size >= 9 * sizeof(int32_t)) {
     ccw = av_display_rotation_get(reinterpret_cast<const int32_t*>(sd));
     found = !std::isnan(ccw);

@@ -191,6 +191,8 @@ struct VideoReader::Impl {
       return true;
     }
     finished = true;
+    if (frames_decoded == 0)
+      fail_at(where, "corrupt: no decodable video frames{}", last_error.empty() ? "" : " (" + last_error + ")");
     return false;
   }
 

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/dnn.hpp>
-#include <torch/csrc/autograd/grad_mode.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cmath>
 
@@ -58,11 +58,15 @@ VocalSeparator::VocalSeparator(SeparatorConfig cfg) : cfg_(std::move(cfg)), net_
 VocalSeparator::~VocalSeparator() = default;
 
 std::vector<float> VocalSeparator::separate(const std::vector<float>& mono) {
-  torch::NoGradGuard ng;
+  at::NoGradGuard ng;
   if (mono.empty()) return {};
   const int64_t n = static_cast<int64_t>(mono.size());
   const int64_t bins = cfg_.n_fft / 2 + 1, df = cfg_.dim_f, dt = cfg_.dim_t;
   auto x = at::from_blob(const_cast<float*>(mono.data()), {n}, at::kFloat).clone();
+  // Reflect padding needs more than n_fft/2 samples: very short inputs are zero-padded
+  // for the analysis and trimmed back to n at the end.
+  const int64_t analysed = std::max<int64_t>(n, cfg_.n_fft / 2 + 1);
+  if (analysed > n) x = at::constant_pad_nd(x, {0, analysed - n});
   auto window = at::hann_window(cfg_.n_fft, /*periodic=*/true, at::kFloat);
   // Mono input feeds both stereo channels (the models are stereo).
   auto spec = at::stft(x, cfg_.n_fft, cfg_.hop_length, cfg_.n_fft, window, /*center=*/true, "reflect",
@@ -109,9 +113,10 @@ std::vector<float> VocalSeparator::separate(const std::vector<float>& mono) {
   auto stem = at::zeros({2, bins, frames, 2}, at::kFloat);
   stem.narrow(1, 0, df).copy_(out.view({2, 2, df, frames}).permute({0, 2, 3, 1}));
   auto wav = at::istft(at::view_as_complex(stem.contiguous()), cfg_.n_fft, cfg_.hop_length, cfg_.n_fft, window,
-                       /*center=*/true, /*normalized=*/false, /*onesided=*/true, /*length=*/n);  // [2, n]
+                       /*center=*/true, /*normalized=*/false, /*onesided=*/true, /*length=*/analysed);  // [2, S]
   auto y = wav.mean(0) * cfg_.compensate;
   if (!cfg_.output_is_vocals) y = x - y;
+  y = y.narrow(0, 0, n);
   y = y.contiguous();
   return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + n);
 }

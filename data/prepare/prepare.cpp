@@ -7,6 +7,7 @@
 #include <tbb/parallel_pipeline.h>
 
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <set>
 #include <unistd.h>
@@ -30,30 +31,40 @@ std::string lower(std::string s) {
   return s;
 }
 
-// One journal line per committed video. A torn last line (kill mid-write) is ignored.
-std::map<std::string, nlohmann::json> read_journal(const fs::path& p) {
-  std::map<std::string, nlohmann::json> out;
-  std::ifstream in(p);
-  std::string line;
-  while (std::getline(in, line)) {
-    try {
-      auto j = nlohmann::json::parse(line);
-      out[j.at("key").get<std::string>()] = j;
-    } catch (const std::exception&) {
-      spdlog::warn("{}: ignoring an incomplete journal line", p.string());
-    }
-  }
-  return out;
-}
-
-void append_journal(const fs::path& p, const nlohmann::json& j) {
-  const std::string line = j.dump() + "\n";
+void append_text(const fs::path& p, const std::string& line) {
   std::FILE* f = std::fopen(p.c_str(), "ab");
   if (!f) fail_at(p.string(), "cannot open the prepare journal for appending");
   const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
   std::fclose(f);
   if (!ok) fail_at(p.string(), "failed to write the prepare journal");
 }
+
+void append_journal(const fs::path& p, const nlohmann::json& j) { append_text(p, j.dump() + "\n"); }
+
+// One journal line per committed video. A torn last line (kill mid-write) is ignored.
+std::map<std::string, nlohmann::json> read_journal(const fs::path& p) {
+  std::map<std::string, nlohmann::json> out;
+  std::string text;
+  {
+    std::ifstream in(p, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (!j.contains("key") || !j.contains("clip_ids") || !j.at("clip_ids").is_array()) throw std::runtime_error("");
+      out[j.at("key").get<std::string>()] = j;
+    } catch (const std::exception&) {
+      spdlog::warn("{}: ignoring an incomplete journal line", p.string());
+    }
+  }
+  // A kill mid-append leaves a torn last line: end it so the next entry starts cleanly.
+  if (!text.empty() && text.back() != '\n') append_text(p, "\n");
+  return out;
+}
+
 
 struct Item {
   size_t index = 0;
@@ -183,11 +194,13 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
 
   // Unique, stable keys by input order.
   std::vector<std::string> keys;
-  std::map<std::string, int> seen;
+  std::set<std::string> used;
   for (const auto& v : videos) {
-    auto k = video_key_for(v);
-    const int n = seen[k]++;
-    keys.push_back(n ? fmt::format("{}_{}", k, n + 1) : k);
+    const auto base = video_key_for(v);
+    std::string k = base;
+    for (int n = 2; used.count(k); ++n) k = fmt::format("{}_{}", base, n);
+    used.insert(k);
+    keys.push_back(k);
   }
 
   const auto journal_path = opts.out / "prepare_journal.jsonl";
@@ -221,7 +234,8 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
               it->video = videos[next];
               it->key = keys[next];
               ++next;
-              if (auto j = journal.find(it->key); j != journal.end()) {
+              // Finished earlier: accepted or rejected with every clip stored. Errors are retried.
+              if (auto j = journal.find(it->key); j != journal.end() && j->second.value("status", "") != "error") {
                 bool all = true;
                 for (const auto& id : j->second.at("clip_ids")) all = all && existing.count(id.get<std::string>());
                 if (all) {
@@ -236,8 +250,9 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
                 [&](std::shared_ptr<Item> it) {
                   if (it->cached) return it;
                   auto& w = workers.local();
+                  // A model that cannot be loaded fails the whole run, not every video.
+                  if (!w) w = std::make_unique<PrepareWorker>(cfg);
                   try {
-                    if (!w) w = std::make_unique<PrepareWorker>(cfg);
                     it->result = w->process(it->video, it->key, existing);
                   } catch (const std::exception& e) {
                     // Bad data never stops the run: the video is reported with the error.
@@ -252,7 +267,7 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
             tbb::make_filter<std::shared_ptr<Item>, void>(tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Item> it) {
               if (!it->cached) {
                 for (const auto& c : it->result.clips)
-                  if (!existing.count(c.id)) writer.add(c);
+                  if (!existing.count(c.id)) writer.add_encoded(c);
                 it->result.clips.clear();  // free frames now
                 it->entry = entry_of(*it);
                 append_journal(journal_path, it->entry);

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
-#include <torch/csrc/autograd/grad_mode.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cmath>
@@ -38,14 +38,19 @@ struct FrameFace {
   face::Landmarks68 lm{};  // source-resolution pixels
 };
 
-// Media errors become recorded rejections with a short reason; anything else is a bug.
-std::string media_reason(const std::string& msg) {
+// Errors about the input file (hallo_media's reasons) become recorded rejections with a
+// short reason; "" for anything else (a model or program failure), which must propagate.
+std::string media_reason(const std::string& video, const std::string& msg) {
+  if (msg.rfind(video + ":", 0) != 0) return "";
   if (msg.find("no audio stream") != std::string::npos) return "no audio stream";
   if (msg.find("no video stream") != std::string::npos) return "no video stream";
   if (msg.find("no such file") != std::string::npos) return "missing file";
   if (msg.find("empty file") != std::string::npos) return "empty file";
   if (msg.find("truncated or corrupt") != std::string::npos) return "truncated";
-  return "unreadable";  // not media at all, or cut before the header/index was complete
+  if (msg.find("not a media file") != std::string::npos || msg.find("corrupt") != std::string::npos ||
+      msg.find("is a directory") != std::string::npos)
+    return "unreadable";  // not media at all, or cut before the header/index was complete
+  return "";
 }
 
 // Square crop around the clip's union face box, in source pixels, kept inside the frame.
@@ -106,7 +111,7 @@ PrepareWorker::Result PrepareWorker::process(const fs::path& video, const std::s
 
 PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const std::string& key,
                                                    const std::set<std::string>& skip) {
-  torch::NoGradGuard ng;
+  at::NoGradGuard ng;
   Result r;
   r.video = video.string();
   auto reject = [&](const std::string& reason, const std::string& msg) {
@@ -121,7 +126,9 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
   try {
     info = media::probe(video);
   } catch (const Error& e) {
-    return reject(media_reason(e.what()), e.what());
+    const auto why = media_reason(r.video, e.what());
+    if (why.empty()) throw;
+    return reject(why, e.what());
   }
   if (!info.has_video) return reject("no video stream", r.video + ": no video stream");
   if (!info.has_audio) return reject("no audio stream", r.video + ": no audio stream");
@@ -163,7 +170,9 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
     }
     wave = audio->load_speech(video);
   } catch (const Error& e) {
-    return reject(media_reason(e.what()), e.what());
+    const auto why = media_reason(r.video, e.what());
+    if (why.empty()) throw;  // e.g. the vocal separator model failed: not this video's fault
+    return reject(why, e.what());
   }
   r.seconds = obs.size() / cfg.fps;
   if (obs.empty()) return reject("unreadable", r.video + ": no decodable video frames");
@@ -236,7 +245,9 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
         auto& oc = pending[next_done];
         const auto& scores = cleaned.kept[oc.seg].scores;
         finish_clip(oc, faces, scale, feats, scores, r.video);
-        r.clips.push_back(std::move(oc.rec));
+        // Encode now (JPEG, float16, checksums) so only compressed bytes wait for the in-order commit.
+        r.clips.push_back(ShardWriter::encode(oc.rec, cfg.shards));
+        oc.rec = ClipRecord{};
         ++next_done;
       }
     }

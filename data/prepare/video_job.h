@@ -1,8 +1,10 @@
 #pragma once
 // One input video through `hallo prepare`: analyse (faces, motion, audio) on
 // small frames, clean, cut clips, then re-decode at full resolution and build
-// each clip's record (crop, masks, embedding, features, latents). Memory stays
-// bounded: analysis keeps per-frame numbers only, clip building holds one clip.
+// each clip's record (crop, masks, embedding, features, latents). Analysis keeps
+// per-frame numbers only; clip building holds one clip of raw frames and then
+// encodes it, so a video's result holds compressed clips (JPEG frames, float16
+// features: roughly 50-100 KB per 512 px frame).
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -14,6 +16,7 @@
 
 #include "data/prepare/prepare_config.h"
 #include "data/shard/clip_record.h"
+#include "data/shard/shard_writer.h"
 
 namespace hallo::data {
 
@@ -31,7 +34,7 @@ class PrepareWorker {
     std::string status;               // "accepted" | "rejected" | "error"
     std::string reason;               // whole-video rejection / error reason
     std::string error;                // the error message for status "error"
-    std::vector<ClipRecord> clips;    // in order
+    std::vector<EncodedShardClip> clips;  // in order, already encoded for the shard writer
     std::vector<std::string> clip_ids;
     double seconds = 0, kept_seconds = 0;
     nlohmann::json rejections = nlohmann::json::array();  // segment-level {begin, end, reason, detail}

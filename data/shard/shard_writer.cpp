@@ -79,7 +79,7 @@ struct ShardWriter::Impl {
   void take_lock();
   void resume();
   void open_shard();
-  void write_clip(const EncodedClip& e, const ClipRecord& c);
+  void write_clip(const EncodedClip& e, const std::string& id);
   void close_shard();
   void drop_open_shard();
 };
@@ -148,9 +148,9 @@ void ShardWriter::Impl::open_shard() {
   current.file = final_path.filename().string();
 }
 
-void ShardWriter::Impl::write_clip(const EncodedClip& e, const ClipRecord& c) {
-  const std::string w = fmt::format("{} (clip '{}')", final_path.string(), c.id);
-  h5::Handle g = h5::create_group(clips_group.get(), c.id, w);
+void ShardWriter::Impl::write_clip(const EncodedClip& e, const std::string& id) {
+  const std::string w = fmt::format("{} (clip '{}')", final_path.string(), id);
+  h5::Handle g = h5::create_group(clips_group.get(), id, w);
   for (const auto& a : e.attrs) h5::write_attr(g.get(), a, w);
   h5::write_attr_u64(g.get(), "checksum", e.checksum, w);
   if (e.storage == FrameStorage::Jpeg)
@@ -228,11 +228,22 @@ ShardWriter::~ShardWriter() {
   if (impl_->lock_fd >= 0) ::close(impl_->lock_fd);
 }
 
+EncodedShardClip ShardWriter::encode(const ClipRecord& clip, const ShardWriterConfig& cfg) {
+  validate_clip(clip, clip.source.empty() ? clip.id : clip.source);
+  EncodedShardClip out;
+  out.id = clip.id;
+  out.data = encode_clip(clip, cfg.frames, cfg.jpeg_quality);
+  out.entry = index_entry(clip, cfg.frames, out.data.checksum);
+  return out;
+}
+
 void ShardWriter::add(const ClipRecord& clip) {
-  auto& m = *impl_;
-  validate_clip(clip, m.where);
   // The expensive part (JPEG, float16, hashing) runs outside the lock.
-  const EncodedClip e = encode_clip(clip, m.cfg.frames, m.cfg.jpeg_quality);
+  add_encoded(encode(clip, impl_->cfg));
+}
+
+void ShardWriter::add_encoded(const EncodedShardClip& clip) {
+  auto& m = *impl_;
   std::lock_guard<std::mutex> g(m.mu);
   if (m.finished) fail_at(m.where, "add() after finish()");
   if (m.failed) fail_at(m.where, "an earlier write failed; this writer accepts no more clips");
@@ -240,13 +251,13 @@ void ShardWriter::add(const ClipRecord& clip) {
   h5::Lock h5lock;
   try {
     if (!m.file) m.open_shard();
-    m.write_clip(e, clip);
+    m.write_clip(clip.data, clip.id);
   } catch (...) {
     m.failed = true;
     throw;
   }
   m.ids.insert(clip.id);
-  m.current.clips.push_back(index_entry(clip, m.cfg.frames, e.checksum));
+  m.current.clips.push_back(clip.entry);
   if (static_cast<int>(m.current.clips.size()) >= m.cfg.clips_per_shard) {
     try {
       m.close_shard();

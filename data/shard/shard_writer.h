@@ -5,7 +5,9 @@
 #include <set>
 #include <string>
 
+#include "data/shard/clip_codec.h"
 #include "data/shard/clip_record.h"
+#include "data/shard/shard_index.h"
 
 namespace hallo::data {
 
@@ -14,6 +16,15 @@ struct ShardWriterConfig {
   int jpeg_quality = 95;
   int clips_per_shard = 64;
   int compression = 4;  // gzip level (0 = none) for raw frames, masks and features
+};
+
+// A clip already validated and encoded (JPEG/float16/checksums), ready to be
+// written: pipelines encode in parallel and commit in order, holding only
+// compressed bytes in between.
+struct EncodedShardClip {
+  std::string id;
+  EncodedClip data;
+  ShardIndexEntry entry;
 };
 
 class ShardWriter {
@@ -35,6 +46,10 @@ class ShardWriter {
   // invalid record or a duplicate id; after a failed HDF5 write the writer
   // refuses further clips (the partial shard is dropped on destruction).
   void add(const ClipRecord& clip);
+  // The two halves of add(): encode() is pure (any thread, no writer needed);
+  // add_encoded() writes under the writer's mutex.
+  static EncodedShardClip encode(const ClipRecord& clip, const ShardWriterConfig& cfg);
+  void add_encoded(const EncodedShardClip& clip);
   // Closes the last shard and marks index.json complete. Idempotent.
   void finish();
   // Ids already in completed shards (for resume: skip these clips).

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/irange.h>
 #include <nlohmann/json.hpp>
-#include <torch/csrc/autograd/grad_mode.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cmath>
 #include <sstream>
@@ -137,12 +137,15 @@ class Wav2Vec2Extractor : public AudioFeatureExtractor {
       }
     }
     std::string sel = c.layers;
+    // The checkpoint's name (folder or file) makes features of different encoders distinct ids.
+    auto src = std::filesystem::path(c.wav2vec2_path).lexically_normal();
+    if (src.filename().empty()) src = src.parent_path();
     id_ = "wav2vec2:" + sel + ":" + std::to_string(layers_.size()) + "x" + std::to_string(dim()) + ":" +
-          std::filesystem::path(c.wav2vec2_path).filename().string();
+          src.filename().string();
   }
 
   AudioFeatures extract(const std::vector<float>& wave) override {
-    torch::NoGradGuard ng;
+    at::NoGradGuard ng;
     auto x = wave_tensor(wave, "wav2vec2 features");
     if (cfg_.normalize) x = normalize_wave(x);
     auto p = pad_to_clip(x, cfg_);
@@ -179,7 +182,7 @@ class LogMelExtractor : public AudioFeatureExtractor {
     id_ = fmt::format("logmel:{}@{}fps:{}Hz", c.n_mels, c.fps, c.sample_rate);
   }
   AudioFeatures extract(const std::vector<float>& wave) override {
-    torch::NoGradGuard ng;
+    at::NoGradGuard ng;
     auto p = pad_to_clip(wave_tensor(wave, "logmel features"), cfg_);
     AudioFeatures out;
     out.emb = log_mel_frames(p.wave, p.frames, s_).unsqueeze(1).contiguous();  // [N, 1, n_mels]

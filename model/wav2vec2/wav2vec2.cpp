@@ -135,7 +135,8 @@ Wav2Vec2ModelImpl::Wav2Vec2ModelImpl(const Wav2Vec2Config& c) : cfg_(c) {
   feature_extractor = register_module("feature_extractor", Wav2Vec2FeatureEncoder(cfg_));
   feature_projection = register_module("feature_projection", Wav2Vec2FeatureProjection(cfg_));
   encoder = register_module("encoder", Wav2Vec2Encoder(cfg_));
-  masked_spec_embed = register_parameter("masked_spec_embed", at::zeros({cfg_.hidden_size}), /*requires_grad=*/false);
+  if (cfg_.has_masked_spec_embed)
+    masked_spec_embed = register_parameter("masked_spec_embed", at::zeros({cfg_.hidden_size}), /*requires_grad=*/false);
 }
 
 at::Tensor Wav2Vec2ModelImpl::extract_features(const at::Tensor& input_values) {

@@ -119,7 +119,7 @@ class Wav2Vec2ModelImpl : public torch::nn::Module {
   Wav2Vec2FeatureEncoder feature_extractor{nullptr};
   Wav2Vec2FeatureProjection feature_projection{nullptr};
   Wav2Vec2Encoder encoder{nullptr};
-  at::Tensor masked_spec_embed;  // training-time masking vector; loaded, unused at inference
+  at::Tensor masked_spec_embed;  // training-time masking vector (when configured); loaded, unused at inference
 
  private:
   Wav2Vec2Config cfg_;

@@ -28,6 +28,8 @@ Wav2Vec2Config Wav2Vec2Config::from_json(const nlohmann::json& j, const std::str
   c.num_conv_pos_embedding_groups =
       f.get_or<int64_t>("num_conv_pos_embedding_groups", c.num_conv_pos_embedding_groups);
   c.layer_norm_eps = f.get_or<double>("layer_norm_eps", c.layer_norm_eps);
+  c.has_masked_spec_embed =
+      f.get_or<double>("mask_time_prob", 0.05) > 0.0 || f.get_or<double>("mask_feature_prob", 0.0) > 0.0;
   if (f.has("num_feat_extract_layers") &&
       f.get<int64_t>("num_feat_extract_layers") != static_cast<int64_t>(c.conv_dim.size()))
     fail_at(where, "field 'num_feat_extract_layers' is {} but conv_dim has {} entries",

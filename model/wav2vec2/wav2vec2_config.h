@@ -24,6 +24,9 @@ struct Wav2Vec2Config {
   int64_t num_conv_pos_embeddings = 128;
   int64_t num_conv_pos_embedding_groups = 16;
   double layer_norm_eps = 1e-5;
+  // HF creates masked_spec_embed only when training-time masking is configured
+  // (mask_time_prob > 0 or mask_feature_prob > 0; HF's default mask_time_prob is 0.05).
+  bool has_masked_spec_embed = true;
 
   // facebook/wav2vec2-base-960h, the encoder Hallo ships with.
   static Wav2Vec2Config base();

@@ -107,6 +107,11 @@ TEST_F(TinySeparator, OddLengthsAndShortInputsKeepTheirLength) {
     EXPECT_LT(rel_error(y, x), 1e-3) << n << " samples";
   }
   EXPECT_TRUE(run(small("identity"), {}).empty());
+  // Fewer samples than n_fft / 2 (reflect padding's limit): zero-padded for the analysis.
+  for (size_t n : {1u, 100u, 256u}) {
+    const auto x = tones({{440, 0.5}}, static_cast<double>(n) / kRate, kRate);
+    EXPECT_EQ(run(small("identity"), x).size(), n) << n << " samples";
+  }
 }
 
 TEST_F(TinySeparator, HalfModelHalvesTheAmplitude) {

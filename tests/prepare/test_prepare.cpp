@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 
 #include "core/error.h"
 #include "data/dataset/samplers.h"
@@ -254,6 +255,42 @@ TEST_F(PrepareE2E, ModelBackedFeaturesEmbeddingsAndLatents) {
   EXPECT_EQ(a.latent_mean.size(), size_t(25 * 4 * 16 * 16));
   EXPECT_EQ(a.latent_std.size(), a.latent_mean.size());
   for (float v : a.latent_std) ASSERT_GT(v, 0.f);
+}
+
+// Same file names in different folders, and a name that collides with a generated
+// suffix, still get distinct dataset keys.
+TEST_F(PrepareE2E, CollidingVideoNamesGetDistinctKeys) {
+  const fs::path a = *root_ / "names" / "a", b = *root_ / "names" / "b";
+  fs::create_directories(a);
+  fs::create_directories(b);
+  fs::copy_file(*root_ / "in" / "synth_0000.mp4", a / "talk.mp4");
+  fs::copy_file(*root_ / "in" / "synth_0000.mp4", b / "talk.mp4");
+  fs::copy_file(*root_ / "in" / "synth_0001.mp4", b / "talk_2.mp4");
+  PrepareOptions po;
+  po.inputs = {a, b};
+  po.out = *root_ / "names_out";
+  po.config = test_config();
+  po.config.clip_length = 75;
+  const auto rep = run_prepare(po);
+  EXPECT_EQ(rep.json.at("totals").at("accepted"), 3) << rep.text;
+  std::set<std::string> keys;
+  for (const auto& v : rep.json.at("videos")) keys.insert(v.at("key").get<std::string>());
+  EXPECT_EQ(keys, (std::set<std::string>{"talk", "talk_2", "talk_2_2"}));
+}
+
+// A model that cannot be loaded stops the run with its path instead of failing every video.
+TEST_F(PrepareE2E, MissingModelFailsTheRun) {
+  PrepareOptions po;
+  po.inputs = {*root_ / "in" / "synth_0000.mp4"};
+  po.out = *root_ / "missing_model";
+  po.config = test_config();
+  po.config.arcface_onnx = "/nonexistent/glintr100.onnx";
+  try {
+    run_prepare(po);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/glintr100.onnx"), std::string::npos) << e.what();
+  }
 }
 
 TEST(PrepareConfig, YamlLikeJsonAndErrors) {

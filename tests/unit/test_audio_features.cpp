@@ -137,6 +137,14 @@ TEST(Wav2Vec2, LoadsCtcCheckpointLayoutStrictly) {
   auto f = ref.model->extract_features(x);
   EXPECT_TRUE(at::allclose(loaded.model->encode(f).back(), ref.model->encode(f).back(), 1e-5, 1e-6));
 
+  // The extractor id names the checkpoint the same way with or without a trailing slash.
+  audio::AudioFeatureConfig fc;
+  fc.wav2vec2_path = (tmp / "ctc").string();
+  const auto id1 = audio::make_audio_extractor(fc)->id();
+  fc.wav2vec2_path += "/";
+  EXPECT_EQ(audio::make_audio_extractor(fc)->id(), id1);
+  EXPECT_EQ(id1.substr(id1.size() - 4), ":ctc");
+
   // A missing tensor is named.
   recs.erase(recs.begin());
   io::write_safetensors(tmp / "ctc" / "model.safetensors", recs, {});
@@ -160,6 +168,14 @@ TEST(Wav2Vec2, ConfigRejectsUnsupportedVariantsByName) {
   }
   j = {{"model_type", "hubert"}};
   EXPECT_THROW(model::Wav2Vec2Config::from_json(j, "cfg.json"), Error);
+  // Without training-time masking HF has no masked_spec_embed; neither do we.
+  j = {{"model_type", "wav2vec2"}, {"mask_time_prob", 0.0}, {"hidden_size", 32}, {"num_attention_heads", 4},
+       {"intermediate_size", 64}, {"num_hidden_layers", 1}, {"num_conv_pos_embedding_groups", 4},
+       {"num_conv_pos_embeddings", 8}, {"conv_dim", {16, 16}}, {"conv_kernel", {10, 3}}, {"conv_stride", {5, 2}}};
+  auto no_mask = model::Wav2Vec2Config::from_json(j, "cfg.json");
+  EXPECT_FALSE(no_mask.has_masked_spec_embed);
+  EXPECT_EQ(model::Wav2Vec2Model(no_mask)->named_parameters().find("masked_spec_embed"), nullptr);
+  EXPECT_TRUE(model::Wav2Vec2Config::base().has_masked_spec_embed);
   auto base = model::Wav2Vec2Config::base();
   EXPECT_EQ(base.total_stride(), 320);
   EXPECT_EQ(base.feature_frames(16000), 49);  // wav2vec2-base: 49 frames per second of 16 kHz audio

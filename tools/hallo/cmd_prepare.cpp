@@ -29,7 +29,7 @@ Command register_prepare(CLI::App& app, const GlobalOptions& g) {
   sub->add_option("--wav2vec2", o->wav2vec2, "wav2vec2 HF folder: use wav2vec2 audio features instead of log-mel");
   sub->add_option("--vae", o->vae, "VAE folder: store posterior mean/std latents per frame");
   sub->add_option("--frames", o->frames, "frame storage: jpeg or raw")->check(CLI::IsMember({"jpeg", "raw"}));
-  sub->add_option("--jobs,-j", o->jobs, "videos processed at once (default: --threads)")->check(CLI::PositiveNumber);
+  sub->add_option("--jobs,-j", o->jobs, "videos processed at once (default: --threads, at most 4)")->check(CLI::PositiveNumber);
   sub->add_option("--stop-after", o->stop_after, "testing: stop as if killed after N videos")->group("");
   return [o, &g]() {
     nlohmann::json j = o->config.empty() ? nlohmann::json::object() : load_config_file(o->config);
@@ -46,7 +46,10 @@ Command register_prepare(CLI::App& app, const GlobalOptions& g) {
     po.config = data::PrepareConfig::from_json(j, o->config.empty() ? "prepare options" : o->config);
     for (const auto& i : o->inputs) po.inputs.emplace_back(i);
     po.out = o->out;
-    po.jobs = o->jobs ? o->jobs : std::max(1, g.threads ? g.threads : static_cast<int>(std::thread::hardware_concurrency()));
+    // Each worker holds its own models (dlib, ArcFace, wav2vec2, VAE) and a video's features:
+    // by default at most 4 at once.
+    po.jobs = o->jobs ? o->jobs
+                      : std::clamp(g.threads ? g.threads : static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
     po.stop_after = o->stop_after;
     auto rep = data::run_prepare(po);
     std::cout << rep.text;
