@@ -2,6 +2,7 @@
 #include "data/synth/loudness.h"
 
 #include "data/clean/clean.h"
+#include "data/clean/signal_stats.h"
 
 #include <algorithm>
 #include <cmath>
@@ -36,19 +37,10 @@ std::vector<float> mouth_curve(const std::vector<float>& rms, const MouthCurveOp
 }
 
 double correlation(const std::vector<float>& a, const std::vector<float>& b) {
+  // The cleaning rules' Pearson (with its constant-signal floor), so the synthetic
+  // ground truth is scored exactly as `hallo prepare` scores lip-audio sync.
   const size_t n = std::min(a.size(), b.size());
-  if (n < 2) return 0;
-  double ma = 0, mb = 0;
-  for (size_t i = 0; i < n; ++i) ma += a[i], mb += b[i];
-  ma /= double(n);
-  mb /= double(n);
-  double sab = 0, saa = 0, sbb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double da = a[i] - ma, db = b[i] - mb;
-    sab += da * db, saa += da * da, sbb += db * db;
-  }
-  if (saa <= 0 || sbb <= 0) return 0;
-  return sab / std::sqrt(saa * sbb);
+  return clean::detail::pearson(a.data(), b.data(), static_cast<int>(n));
 }
 
 }  // namespace hallo::synth
