@@ -1,6 +1,7 @@
 #pragma once
 // Shared helpers for hallo_audio_tests: temp dirs, test tones, signal metrics.
 #include "core/error.h"
+#include "tests/common/error_message.h"
 #include "tests/common/temp_dir.h"
 #include <gtest/gtest.h>
 
@@ -20,16 +21,7 @@ struct TempDir : ::hallo::test::TempDir {
   TempDir() : ::hallo::test::TempDir("hallo_audio") {}
 };
 
-// The message of the hallo::Error `f` throws (a test failure if it throws none).
-inline std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ::hallo::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected hallo::Error";
-  return {};
-}
+const auto message_of = ::hallo::test::error_message;
 
 inline void write_text(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;

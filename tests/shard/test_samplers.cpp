@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "tests/common/error_message.h"
 #include "core/error.h"
 #include "data/dataset/samplers.h"
 #include "data/shard/shard_writer.h"
@@ -248,14 +249,8 @@ TEST_F(ShardSamplers, ShortClipsSkippedAndResizing) {
   EXPECT_THROW(Stage2Sampler(reader_, cfg), Error);  // nothing long enough
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+// Every use expects a throw: a missing error fails the test.
+const auto error_of = ::hallo::test::error_message;
 
 TEST(ShardSamplerDatasets, MixedAudioFeaturesAreRefused) {
   testing::SynthOptions a, b;

@@ -10,6 +10,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "tests/common/error_message.h"
 #include "core/error.h"
 #include "data/shard/shard_reader.h"
 #include "data/shard/shard_writer.h"
@@ -167,14 +168,8 @@ void flip_byte(const fs::path& shard, const std::string& path, size_t byte) {
   io.write(&c, 1);
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+// Every use expects a throw: a missing error fails the test.
+const auto error_of = ::hallo::test::error_message;
 
 TEST(ShardIO, CorruptionIsReportedWithShardAndClip) {
   const auto clips = sample_clips(/*noise=*/true);
