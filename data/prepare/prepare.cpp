@@ -210,86 +210,81 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
 
   const int jobs = std::max(1, opts.jobs);
   // Videos run in parallel; keep libtorch single-threaded inside each to avoid oversubscription.
-  const int torch_threads = at::get_num_threads();
+  struct TorchThreads {  // restored however the pipeline ends
+    int saved = at::get_num_threads();
+    ~TorchThreads() { at::set_num_threads(saved); }
+  } torch_threads;
   if (jobs > 1) at::set_num_threads(1);
   tbb::global_control gc(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(jobs));
   tbb::enumerable_thread_specific<std::unique_ptr<PrepareWorker>> workers;
 
   std::vector<nlohmann::json> entries;
   size_t next = 0, committed = 0;
-  bool stopped = false;
   ProgressBar bar("prepare", videos.size(), " videos");
-  try {
-    tbb::parallel_pipeline(
-        static_cast<size_t>(jobs) * 2,
-        tbb::make_filter<void, std::shared_ptr<Item>>(
-            tbb::filter_mode::serial_in_order,
-            [&](tbb::flow_control& fc) -> std::shared_ptr<Item> {
-              if (next >= videos.size() || (opts.stop_after >= 0 && next >= static_cast<size_t>(opts.stop_after))) {
-                fc.stop();
-                return nullptr;
+  tbb::parallel_pipeline(
+      static_cast<size_t>(jobs) * 2,
+      tbb::make_filter<void, std::shared_ptr<Item>>(
+          tbb::filter_mode::serial_in_order,
+          [&](tbb::flow_control& fc) -> std::shared_ptr<Item> {
+            if (next >= videos.size() || (opts.stop_after >= 0 && next >= static_cast<size_t>(opts.stop_after))) {
+              fc.stop();
+              return nullptr;
+            }
+            auto it = std::make_shared<Item>();
+            it->index = next;
+            it->video = videos[next];
+            it->key = keys[next];
+            ++next;
+            // Finished earlier: accepted or rejected with every clip stored. Errors are retried.
+            if (auto j = journal.find(it->key); j != journal.end() && j->second.value("status", "") != "error") {
+              bool all = true;
+              for (const auto& id : j->second.at("clip_ids")) all = all && existing.count(id.get<std::string>());
+              if (all) {
+                it->cached = true;
+                it->entry = j->second;
               }
-              auto it = std::make_shared<Item>();
-              it->index = next;
-              it->video = videos[next];
-              it->key = keys[next];
-              ++next;
-              // Finished earlier: accepted or rejected with every clip stored. Errors are retried.
-              if (auto j = journal.find(it->key); j != journal.end() && j->second.value("status", "") != "error") {
-                bool all = true;
-                for (const auto& id : j->second.at("clip_ids")) all = all && existing.count(id.get<std::string>());
-                if (all) {
-                  it->cached = true;
-                  it->entry = j->second;
+            }
+            return it;
+          }) &
+          tbb::make_filter<std::shared_ptr<Item>, std::shared_ptr<Item>>(
+              tbb::filter_mode::parallel,
+              [&](std::shared_ptr<Item> it) {
+                if (it->cached) return it;
+                auto& w = workers.local();
+                // A model that cannot be loaded fails the whole run, not every video.
+                if (!w) w = std::make_unique<PrepareWorker>(cfg);
+                try {
+                  it->result = w->process(it->video, it->key, existing);
+                } catch (const std::exception& e) {
+                  // Bad data never stops the run: the video is reported with the error.
+                  it->result = {};
+                  it->result.video = it->video.string();
+                  it->result.status = "error";
+                  it->result.reason = "error";
+                  it->result.error = e.what();
                 }
+                return it;
+              }) &
+          tbb::make_filter<std::shared_ptr<Item>, void>(tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Item> it) {
+            if (!it->cached) {
+              for (const auto& c : it->result.clips)
+                if (!existing.count(c.id)) writer.add_encoded(c);
+              it->result.clips.clear();  // free the encoded clips now
+              it->entry = entry_of(*it);
+              append_journal(journal_path, it->entry);
+              if (it->result.status != "accepted") {
+                // Media errors already start with the path; say it once.
+                std::string why = it->result.error.empty() ? it->result.reason : it->result.error;
+                const std::string prefix = it->video.string() + ": ";
+                if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
+                spdlog::info("{}: {} ({})", it->video.string(), it->result.status, why);
               }
-              return it;
-            }) &
-            tbb::make_filter<std::shared_ptr<Item>, std::shared_ptr<Item>>(
-                tbb::filter_mode::parallel,
-                [&](std::shared_ptr<Item> it) {
-                  if (it->cached) return it;
-                  auto& w = workers.local();
-                  // A model that cannot be loaded fails the whole run, not every video.
-                  if (!w) w = std::make_unique<PrepareWorker>(cfg);
-                  try {
-                    it->result = w->process(it->video, it->key, existing);
-                  } catch (const std::exception& e) {
-                    // Bad data never stops the run: the video is reported with the error.
-                    it->result = {};
-                    it->result.video = it->video.string();
-                    it->result.status = "error";
-                    it->result.reason = "error";
-                    it->result.error = e.what();
-                  }
-                  return it;
-                }) &
-            tbb::make_filter<std::shared_ptr<Item>, void>(tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Item> it) {
-              if (!it->cached) {
-                for (const auto& c : it->result.clips)
-                  if (!existing.count(c.id)) writer.add_encoded(c);
-                it->result.clips.clear();  // free frames now
-                it->entry = entry_of(*it);
-                append_journal(journal_path, it->entry);
-                if (it->result.status != "accepted") {
-                  // Media errors already start with the path; say it once.
-                  std::string why = it->result.error.empty() ? it->result.reason : it->result.error;
-                  const std::string prefix = it->video.string() + ": ";
-                  if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
-                  spdlog::info("{}: {} ({})", it->video.string(), it->result.status, why);
-                }
-              }
-              entries.push_back(it->entry);
-              ++committed;
-              bar.advance();
-            }));
-  } catch (...) {
-    at::set_num_threads(torch_threads);
-    throw;
-  }
-  at::set_num_threads(torch_threads);
-  stopped = opts.stop_after >= 0 && committed < videos.size();
-  if (stopped) {
+            }
+            entries.push_back(it->entry);
+            ++committed;
+            bar.advance();
+          }));
+  if (opts.stop_after >= 0 && committed < videos.size()) {
     // Simulated kill: leave the writer unfinished (its open shard is discarded).
     bar.finish();
     return summarise(entries, opts.out, cfg.fps);
