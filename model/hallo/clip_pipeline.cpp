@@ -18,10 +18,13 @@ at::Tensor animate_clip(HalloNet& net, AutoencoderKL& vae, sched::DDIMScheduler&
   const int64_t frames = in.init_latents.size(2);
   const double scale = vae->config().scaling_factor;
 
-  // Audio tokens: [1, F, T, D]; uncond = zeros.
-  at::Tensor audio = net->audioproj->forward(in.audio_windows);
-  rec("audioproj_output", audio);
-  if (audio.size(1) != frames) fail("animate_clip: {} audio frames for a clip of {} frames", audio.size(1), frames);
+  // Audio tokens: [1, F, T, D]; uncond = zeros. Stage-1 nets have no audio path.
+  at::Tensor audio;
+  if (net->audioproj) {
+    audio = net->audioproj->forward(in.audio_windows);
+    rec("audioproj_output", audio);
+    if (audio.size(1) != frames) fail("animate_clip: {} audio frames for a clip of {} frames", audio.size(1), frames);
+  }
 
   // Face tokens: uncond = imageproj(zeros), which is not zero (LayerNorm of the bias).
   at::Tensor cond_tokens = net->imageproj->forward(in.face_emb);
@@ -49,7 +52,7 @@ at::Tensor animate_clip(HalloNet& net, AutoencoderKL& vae, sched::DDIMScheduler&
   if (cfg)
     for (auto* level : {&masks.full, &masks.face, &masks.lip})
       for (auto& m : *level) m = at::cat({m, m}, 0);
-  if (cfg) audio = at::cat({at::zeros_like(audio), audio}, 0);
+  if (cfg && audio.defined()) audio = at::cat({at::zeros_like(audio), audio}, 0);
 
   scheduler.set_timesteps(s.num_inference_steps);
   const at::Tensor timesteps = scheduler.timesteps();

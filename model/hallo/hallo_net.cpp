@@ -29,7 +29,8 @@ HalloNetConfig HalloNetConfig::from_json(const nlohmann::json& j, const std::str
   c.denoising_unet = UNet3DConfig::from_json(part("denoising_unet"), where + ":denoising_unet");
   c.face_locator = FaceLocatorConfig::from_json(part("face_locator"), where + ":face_locator");
   c.imageproj = ImageProjConfig::from_json(part("imageproj"), where + ":imageproj");
-  c.audioproj = AudioProjConfig::from_json(part("audioproj"), where + ":audioproj");
+  c.has_audioproj = j.contains("audioproj") && !j.at("audioproj").is_null();
+  if (c.has_audioproj) c.audioproj = AudioProjConfig::from_json(part("audioproj"), where + ":audioproj");
   return c;
 }
 
@@ -38,7 +39,7 @@ HalloNetImpl::HalloNetImpl(const HalloNetConfig& c) {
   denoising_unet = register_module("denoising_unet", UNet3DConditionModel(c.denoising_unet));
   face_locator = register_module("face_locator", FaceLocator(c.face_locator));
   imageproj = register_module("imageproj", ImageProjModel(c.imageproj));
-  audioproj = register_module("audioproj", AudioProjModel(c.audioproj));
+  if (c.has_audioproj) audioproj = register_module("audioproj", AudioProjModel(c.audioproj));
 }
 
 nn::LoadReport HalloNetImpl::load(const io::StateDict& net_pth, bool strict) {

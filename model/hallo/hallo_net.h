@@ -24,9 +24,13 @@ struct HalloNetConfig {
   FaceLocatorConfig face_locator;
   ImageProjConfig imageproj;
   AudioProjConfig audioproj;
+  // Upstream's stage-1 Net has no audio projection (and its UNet no audio or motion
+  // modules); such nets, and their checkpoints, have no audioproj.* keys.
+  bool has_audioproj = true;
 
   static HalloNetConfig hallo();  // SD1.5 sizes, Hallo's modules
   // {"reference_unet": {...}, "denoising_unet": {...}, "face_locator": {...}, "imageproj": {...}, "audioproj": {...}}
+  // ("audioproj" optional: absent in stage-1 nets)
   static HalloNetConfig from_json(const nlohmann::json& j, const std::string& where);
 };
 
@@ -51,7 +55,7 @@ class HalloNetImpl : public torch::nn::Module {
   UNet3DConditionModel denoising_unet{nullptr};
   FaceLocator face_locator{nullptr};
   ImageProjModel imageproj{nullptr};
-  AudioProjModel audioproj{nullptr};
+  AudioProjModel audioproj{nullptr};  // null in stage-1 nets
 };
 TORCH_MODULE(HalloNet);
 

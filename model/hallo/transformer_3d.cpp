@@ -21,14 +21,17 @@ at::Tensor reference_read_block(nn::BasicTransformerBlockImpl& blk, const at::Te
       fail_at("reference bank", "entry '{}' has shape {}, expected [{}*S, {}, {}]", blk.path, c10::str(e.sizes()), b,
               l, c);
     const auto e4 = e.view({b, e.size(0) / b, l, c});
-    // Quirk kept: the reference row is tiled with repeat over frames, so row k of the
-    // [B*F] batch gets sample k % B (not its own CFG half).
+    // Quirk kept by default: the reference row is tiled with repeat over frames, so
+    // row k of the [B*F] batch gets sample k % B (not its own CFG half / sample).
     // K/V of the reference rows are projected once per sample, then tiled (Linear
     // acts row-wise, so this equals projecting the tiled rows, F times cheaper).
     auto& a = *blk.attn1;
-    const auto ref = e4.select(1, 0);                                   // [B, L, C]
-    const auto k_ref = a.to_k->forward(ref).repeat({frames, 1, 1});     // [F*B, L, inner]
-    const auto v_ref = a.to_v->forward(ref).repeat({frames, 1, 1});
+    const auto ref = e4.select(1, 0);  // [B, L, C]
+    auto spread = [&](const at::Tensor& t) {  // [B, L, inner] -> [B*F, L, inner]
+      return ro.tile_reference_rows ? t.repeat({frames, 1, 1}) : t.repeat_interleave(frames, 0);
+    };
+    const auto k_ref = spread(a.to_k->forward(ref));
+    const auto v_ref = spread(a.to_v->forward(ref));
     auto read = [&](int64_t from, int64_t count) {  // reference attention for rows [from, from+count)
       const auto own = n1.narrow(0, from, count);
       const auto k = at::cat({a.to_k->forward(own), k_ref.narrow(0, from, count)}, 1);  // [count, 2L, inner]
@@ -62,6 +65,19 @@ Transformer3DModelImpl::Transformer3DModelImpl(const nn::Transformer2DOptions& o
   }
   if (linear_) proj_out = tnn::AnyModule(register_module("proj_out", tnn::Linear(inner, o.in_channels)));
   else proj_out = tnn::AnyModule(register_module("proj_out", tnn::Conv2d(tnn::Conv2dOptions(inner, o.in_channels, 1))));
+}
+
+at::Tensor Transformer3DModelImpl::bank_motion_frames(const ReadOptions& ro, int64_t batch, int64_t h,
+                                                     int64_t w) const {
+  if (!ro.bank || blocks.empty() || !ro.bank->contains(blocks.front()->path)) return {};
+  const at::Tensor& raw = ro.bank->get(blocks.front()->path);  // [B*S, L, C]
+  if (raw.dim() != 3 || raw.size(0) % batch != 0 || raw.size(1) != h * w)
+    fail_at("reference bank", "entry '{}' has shape {}, expected [{}*S, {}, C]", blocks.front()->path,
+            c10::str(raw.sizes()), batch, h * w);
+  const int64_t s = raw.size(0) / batch, c = raw.size(2);
+  const at::Tensor e = raw.to(ro.bank_dtype);  // the caller casts to the activations' dtype
+  // b s (h w) c -> b c (s-1) h w
+  return e.view({batch, s, h, w, c}).narrow(1, 1, s - 1).permute({0, 4, 1, 2, 3});
 }
 
 at::Tensor Transformer3DModelImpl::forward(const at::Tensor& x, const at::Tensor& context, int64_t frames,

@@ -19,6 +19,10 @@ struct ReadOptions {
   const ReferenceBank* bank = nullptr;             // null: plain self-attention, no motion frames
   c10::ScalarType bank_dtype = c10::ScalarType::Half;  // quirk: features pass through float16
   bool cfg = true;  // batch is [uncond, cond]: the uncond half ignores the reference
+  // Quirk: the reference row of sample b is tiled with repeat, so frame row k of the
+  // [B*F] batch reads sample k % B's reference (upstream, at inference and in training).
+  // false pairs every frame with its own sample's reference.
+  bool tile_reference_rows = true;
 };
 
 // One BasicTransformerBlock in read mode. x: [B*F, L, C], context: [B*F, Lk, Ck].
@@ -33,6 +37,9 @@ class Transformer3DModelImpl : public torch::nn::Module {
   // `motion_frames` gets [B, C, S-1, H, W] from the first block's bank entry (undefined without one).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context, int64_t frames, const ReadOptions& ro,
                      at::Tensor* motion_frames);
+  // The bank's motion-frame features of the first block, as the motion modules take
+  // them: [B, C, S-1, H, W] (passed through the bank dtype); undefined without a bank entry.
+  at::Tensor bank_motion_frames(const ReadOptions& ro, int64_t batch, int64_t h, int64_t w) const;
 
   torch::nn::GroupNorm norm{nullptr};
   torch::nn::AnyModule proj_in, proj_out;

@@ -96,6 +96,8 @@ at::Tensor UNet3DConditionModelImpl::forward(const at::Tensor& sample, const at:
   if (sample.dim() != 5) fail_at("UNet3DConditionModel", "sample must be [B, C, F, H, W], got {}", c10::str(sample.sizes()));
   const int64_t b = sample.size(0), f = sample.size(2), h = sample.size(3), w = sample.size(4);
   const auto& b2 = cfg_.base;
+  if (!cfg_.use_inflated_groupnorm && f != 1)
+    fail_at("UNet3DConditionModel", "use_inflated_groupnorm = false (upstream's stage-1 UNet) supports single frames only, got {}", f);
   if (audio.defined() && (audio.dim() != 4 || audio.size(0) != b || audio.size(1) != f))
     fail_at("UNet3DConditionModel", "audio embedding must be [{}, {}, T, D], got {}", b, f, c10::str(audio.sizes()));
 
@@ -112,8 +114,10 @@ at::Tensor UNet3DConditionModelImpl::forward(const at::Tensor& sample, const at:
   s.audio = audio;
   s.masks = &masks;
   s.motion_scale = motion_scale;
-  s.read = ReadOptions{bank, cfg_.bank_dtype, cfg};
+  s.read = ReadOptions{bank, cfg_.bank_dtype, cfg, cfg_.tile_reference_rows};
   s.skip_motion_in_plain_blocks = cfg_.skip_motion_in_plain_blocks;
+  s.zero_motion_frames = cfg_.zero_motion_frames;
+  s.checkpoint = is_training() ? checkpoint_ : nn::CheckpointPolicy{};
   s.hooks = hooks;
 
   auto x = conv_in->forward(sample.permute({0, 2, 1, 3, 4}).reshape({b * f, sample.size(1), h, w}));  // [B*F, C0, H, W]

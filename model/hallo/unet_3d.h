@@ -36,7 +36,10 @@ class UNet3DConditionModelImpl : public torch::nn::Module {
   // Every spatial BasicTransformerBlock with its path and width (for reference pairing).
   std::vector<BlockInfo> transformer_blocks() const;
   const UNet3DConfig& config() const { return cfg_; }
-  UNet3DConfig& mutable_config() { return cfg_; }  // runtime switches (skip_motion_in_plain_blocks, bank_dtype)
+  UNet3DConfig& mutable_config() { return cfg_; }  // runtime switches (skip_motion_in_plain_blocks, bank_dtype, ...)
+  // Gradient checkpointing of the down/up-block units (training only; see grad_checkpoint.h).
+  void set_checkpointing(const nn::CheckpointPolicy& p) { checkpoint_ = p; }
+  const nn::CheckpointPolicy& checkpointing() const { return checkpoint_; }
 
   torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   nn::TimestepEmbedding time_embedding{nullptr};
@@ -48,6 +51,7 @@ class UNet3DConditionModelImpl : public torch::nn::Module {
 
  private:
   UNet3DConfig cfg_;
+  nn::CheckpointPolicy checkpoint_;
   std::vector<nn::BasicTransformerBlock> tblocks_;
 };
 TORCH_MODULE(UNet3DConditionModel);

@@ -43,24 +43,73 @@ void Block3DBase::add_layer_modules(const Block3DOptions& o, int64_t channels, i
   }
 }
 
-at::Tensor Block3DBase::cross_layer(size_t i, at::Tensor x, const UNet3DStep& s) {
+at::Tensor Block3DBase::resnet(size_t i, const at::Tensor& x, const UNet3DStep& s, bool checkpointed) {
+  if (!checkpointed || !s.checkpoint.active()) return res[i]->forward(x, s.temb);
+  auto r = res[i].ptr();
+  return nn::run_unit(s.checkpoint, *r, [r](const std::vector<at::Tensor>& a) { return r->forward(a[0], a[1]); },
+                      {x, s.temb});
+}
+
+at::Tensor Block3DBase::cross_layer(size_t i, at::Tensor x, const UNet3DStep& s, bool checkpointed) {
   const std::string idx = "." + std::to_string(i);
-  at::Tensor mframes;  // [B, C, nm, H, W]
-  x = attn[i]->forward(x, s.context, s.frames, s.read, &mframes);
-  s.record(path_ + ".attentions" + idx, x);
-  if (!mframes.defined()) {
-    // No reference: upstream prepends 4 zero frames (quirk).
-    mframes = at::zeros({x.size(0) / s.frames, x.size(1), 4, x.size(2), x.size(3)}, x.options());
+  const int64_t frames = s.frames;
+  const bool ckpt = checkpointed && s.checkpoint.active();
+  // Motion frames: the reference bank's entries of the motion frames, or zeros (quirk: 4).
+  at::Tensor mframes = attn[i]->bank_motion_frames(s.read, x.size(0) / frames, x.size(2), x.size(3));  // [B, C, nm, H, W]
+  if (!mframes.defined())
+    mframes = at::zeros({x.size(0) / frames, x.size(1), s.zero_motion_frames, x.size(2), x.size(3)}, x.options());
+
+  if (!ckpt) {
+    x = attn[i]->forward(x, s.context, frames, s.read, nullptr);
+  } else {
+    // The bank entries this transformer reads are unit inputs, so their gradients
+    // (stage 1 trains the reference net) survive the recomputation.
+    std::vector<at::Tensor> in{x, s.context};
+    std::vector<std::string> paths;
+    if (s.read.bank)
+      for (const auto& blk : attn[i]->blocks)
+        if (s.read.bank->contains(blk->path)) {
+          paths.push_back(blk->path);
+          in.push_back(s.read.bank->get(blk->path));
+        }
+    auto t = attn[i].ptr();
+    const ReadOptions read = s.read;
+    x = nn::run_unit(s.checkpoint, *t, [t, read, paths, frames](const std::vector<at::Tensor>& a) {
+      ReferenceBank local;
+      for (size_t k = 0; k < paths.size(); ++k) local.put(paths[k], a[2 + k]);
+      ReadOptions ro = read;
+      ro.bank = read.bank ? &local : nullptr;
+      return t->forward(a[0], a[1], frames, ro, nullptr);
+    }, in);
   }
+  s.record(path_ + ".attentions" + idx, x);
   if (!audio.empty()) {
-    x = audio[i]->forward(x, s.audio, *s.masks, s.motion_scale);
+    if (!ckpt) {
+      x = audio[i]->forward(x, s.audio, *s.masks, s.motion_scale);
+    } else {
+      auto m = audio[i].ptr();
+      const AudioMasks masks = *s.masks;
+      x = nn::run_unit(s.checkpoint, *m, [m, masks](const std::vector<at::Tensor>& a) {
+        return m->forward(a[0], a[1], masks, a[2]);
+      }, {x, s.audio, s.motion_scale});
+    }
     s.record(path_ + ".audio_modules" + idx, x);
   }
   if (!motion.empty()) {
     const int64_t nm = mframes.size(2);
-    auto m = motion[i]->forward(at::cat({mframes.to(x.scalar_type()), unfold_frames(x, s.frames)}, 2));
+    at::Tensor in = at::cat({mframes.to(x.scalar_type()), unfold_frames(x, frames)}, 2);  // [B, C, nm+F, H, W]
+    at::Tensor m;
+    if (!ckpt) {
+      m = motion[i]->forward(in);
+    } else {
+      auto mm = motion[i].ptr();
+      // Upstream passes the face tokens to the motion module too (unused inside, but
+      // they count for the reentrant rule).
+      m = nn::run_unit(s.checkpoint, *mm, [mm](const std::vector<at::Tensor>& a) { return mm->forward(a[0]); },
+                       {in, s.context});
+    }
     if (s.hooks) (*s.hooks)[path_ + ".motion_modules" + idx] = m.contiguous();
-    x = fold_frames(m.narrow(2, nm, s.frames));
+    x = fold_frames(m.narrow(2, nm, frames));
   }
   return x;
 }
@@ -93,9 +142,9 @@ DownBlock3DImpl::DownBlock3DImpl(const Block3DOptions& o) {
 
 at::Tensor DownBlock3DImpl::forward(at::Tensor x, const UNet3DStep& s, std::vector<at::Tensor>& skips) {
   for (size_t i = 0; i < res.size(); ++i) {
-    x = res[i]->forward(x, s.temb);
+    x = resnet(i, x, s, /*checkpointed=*/true);
     s.record(path_ + ".resnets." + std::to_string(i), x);
-    x = attn.empty() ? plain_layer(i, x, s) : cross_layer(i, x, s);
+    x = attn.empty() ? plain_layer(i, x, s) : cross_layer(i, x, s, /*checkpointed=*/true);
     skips.push_back(x);
   }
   if (down) {
@@ -124,7 +173,7 @@ at::Tensor MidBlock3DCrossAttnImpl::forward(at::Tensor x, const UNet3DStep& s) {
   x = res[0]->forward(x, s.temb);
   s.record(path_ + ".resnets.0", x);
   for (size_t i = 0; i < attn.size(); ++i) {
-    x = cross_layer(i, x, s);
+    x = cross_layer(i, x, s, /*checkpointed=*/false);  // upstream never checkpoints the mid block
     x = res[i + 1]->forward(x, s.temb);
     s.record(path_ + ".resnets." + std::to_string(i + 1), x);
   }
@@ -156,9 +205,9 @@ at::Tensor UpBlock3DImpl::forward(at::Tensor x, std::vector<at::Tensor>& skips, 
   for (size_t i = 0; i < res.size(); ++i) {
     at::Tensor skip = std::move(skips.back());
     skips.pop_back();
-    x = res[i]->forward(at::cat({x, skip}, 1), s.temb);
+    x = resnet(i, at::cat({x, skip}, 1), s, /*checkpointed=*/true);
     s.record(path_ + ".resnets." + std::to_string(i), x);
-    x = attn.empty() ? plain_layer(i, x, s) : cross_layer(i, x, s);
+    x = attn.empty() ? plain_layer(i, x, s) : cross_layer(i, x, s, /*checkpointed=*/true);
   }
   if (up) x = up->forward(x, up_size);
   return x;

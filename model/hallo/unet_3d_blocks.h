@@ -16,6 +16,7 @@
 #include "model/hallo/motion_module.h"
 #include "model/hallo/transformer_3d.h"
 #include "model/hallo/unet_3d_config.h"
+#include "model/nn/grad_checkpoint.h"
 #include "model/nn/resnet.h"
 
 namespace hallo::model {
@@ -32,6 +33,10 @@ struct UNet3DStep {
   at::Tensor motion_scale;  // [3] (pose, face, lip) or undefined
   ReadOptions read;
   bool skip_motion_in_plain_blocks = true;
+  int64_t zero_motion_frames = 4;  // frames prepended when there is no reference bank (quirk: 4)
+  // Upstream checkpoints every unit of the down and up blocks (training mode with
+  // gradient checkpointing); the mid block never. See model/nn/grad_checkpoint.h.
+  nn::CheckpointPolicy checkpoint;
   Hooks* hooks = nullptr;
   void record(const std::string& key, const at::Tensor& folded) const;  // stores [B, C, F, H, W]
 };
@@ -63,7 +68,10 @@ class Block3DBase : public torch::nn::Module {
   std::string path_;
   void add_layer_modules(const Block3DOptions& o, int64_t channels, int64_t audio_input_channels);
   // Layer i after its resnet: transformer, audio, motion (see file comment).
-  at::Tensor cross_layer(size_t i, at::Tensor x, const UNet3DStep& s);
+  // `checkpointed`: each of the three runs as one unit under s.checkpoint.
+  at::Tensor cross_layer(size_t i, at::Tensor x, const UNet3DStep& s, bool checkpointed);
+  // Resnet i, as a checkpointed unit when `checkpointed`.
+  at::Tensor resnet(size_t i, const at::Tensor& x, const UNet3DStep& s, bool checkpointed);
   // Plain-block layer i after its resnet: motion module on the frames alone, unless skipped (quirk).
   at::Tensor plain_layer(size_t i, at::Tensor x, const UNet3DStep& s);
 };

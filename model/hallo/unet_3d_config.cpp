@@ -74,7 +74,7 @@ UNet3DConfig UNet3DConfig::from_json(const nlohmann::json& j, const std::string&
 
 void UNet3DConfig::validate(const std::string& where) const {
   base.validate(where);
-  if (!use_inflated_groupnorm) fail_at(where, "unsupported use_inflated_groupnorm = false");
+  if (zero_motion_frames < 0) fail_at(where, "zero_motion_frames must be >= 0");
   if (audio_attention_dim <= 0) fail_at(where, "audio_attention_dim must be positive");
   const auto& m = motion;
   for (const auto& t : m.attention_block_types)

@@ -34,13 +34,20 @@ struct UNet3DConfig {
   int64_t audio_attention_dim = 768;
   std::vector<std::string> stack_enable_blocks_name{"up", "down", "mid"};
   std::vector<int64_t> stack_enable_blocks_depth{0, 1, 2, 3};
-  bool use_inflated_groupnorm = true;  // only true is supported (GroupNorm per frame)
+  // true: GroupNorm per frame. false (upstream's stage-1 UNet) normalises over all
+  // frames at once; identical for the single frames of stage 1, the only case supported.
+  bool use_inflated_groupnorm = true;
   // Quirk (upstream train mode + gradient checkpointing, also used at inference):
   // DownBlock3D / UpBlock3D run only their resnets. false runs their motion modules
   // on the current frames (upstream's non-checkpointed path).
   bool skip_motion_in_plain_blocks = true;
   // Quirk: upstream hands the reference bank over as float16 even in float32 runs.
   c10::ScalarType bank_dtype = c10::ScalarType::Half;
+  // Quirk: frame rows read sample (row % B)'s reference (see ReadOptions).
+  bool tile_reference_rows = true;
+  // Quirk: without a reference bank (image condition dropped in training) the motion
+  // modules get 4 zero frames in front, whatever the number of motion frames.
+  int64_t zero_motion_frames = 4;
 
   static UNet3DConfig hallo();  // SD1.5 sizes, Hallo kwargs (768-d audio)
   static UNet3DConfig tiny();   // the goldens' widths, audio dim 48

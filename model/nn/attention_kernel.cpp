@@ -36,7 +36,17 @@ namespace {
 // (localised with HALLO_CHECK_FINITE=1) while bmm + scale never did; the results
 // agree with the goldens to ~1e-6 either way.
 at::Tensor math_block(const at::Tensor& q, const at::Tensor& kt, const at::Tensor& v, double scale) {
-  auto scores = at::bmm(q, kt).mul_(scale);  // [N, Lq, Lk]
+  at::Tensor scores;  // [N, Lq, Lk]
+  const bool grad = at::GradMode::is_enabled() && (q.requires_grad() || kt.requires_grad() || v.requires_grad());
+  if (grad || attention_settings().upstream_op_order) {
+    // Training: diffusers' baddbmm(zeros, q, k^T, beta=0, alpha=scale) (upstream's
+    // runs patch its uninitialised `empty` to zeros), whose backward scales after the
+    // bmm. Gradients then match upstream's to ~1e-7 instead of ~1e-6, which matters
+    // where they pass through the float16 reference bank (stage 1).
+    scores = at::zeros({q.size(0), q.size(1), kt.size(2)}, q.options()).baddbmm_(q, kt, 0.0, scale);
+  } else {
+    scores = at::bmm(q, kt).mul_(scale);
+  }
   check_finite(scores, "attention scores (bmm)");
   auto probs = scores.softmax(-1);
   check_finite(probs, "attention softmax");

@@ -17,6 +17,11 @@ struct AttentionSettings {
   // Per chunk of the math path. Small chunks stay in cache: 8 MiB measured fastest on the
   // full-size UNet3D (51 s vs 56 s at 64 MiB) and equal on the UNet2D (bench/RESULTS.md).
   int64_t score_budget_bytes = int64_t{8} << 20;
+  // Scores as diffusers computes them, baddbmm(zeros, q, k^T, beta=0, alpha=scale),
+  // also without gradients (the goldens). Off: bmm then an in-place scale, which skips
+  // zero-filling the score matrix; it differs from baddbmm by float rounding only.
+  // With gradients the baddbmm form is always used (see attention_kernel.cpp).
+  bool upstream_op_order = false;
 };
 
 // Process-wide settings (set from CLI/config before running models).

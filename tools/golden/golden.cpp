@@ -62,6 +62,9 @@ const RunnerEntry& find_runner(const GoldenCase& c) {
   // A config holding net + vae + scheduler records a whole pipeline run.
   if (c.config.is_object() && c.config.contains("net") && c.config.contains("vae") && c.config.contains("scheduler"))
     cls = "hallo_pipeline";
+  // One optimisation step of upstream training: per-part net configs plus the training scheduler.
+  if (c.config.is_object() && c.config.contains("net") && c.config.contains("train_noise_scheduler"))
+    cls = "hallo_train_step";
   // HF transformers configs carry model_type instead of diffusers' _class_name.
   if (cls.empty() && c.config.is_object() && c.config.value("model_type", std::string()) == "wav2vec2") cls = "wav2vec2";
   for (const auto& r : runners())
@@ -125,6 +128,8 @@ const std::vector<RunnerEntry>& runners() {
       {"UNet3DConditionModel", "Hallo denoising UNet3D (reference read, audio + motion modules)", run_unet3d},
       {"wav2vec2", "wav2vec2 (HF layout) + Hallo's frame-rate interpolation, layer stack and 5-frame windows", run_wav2vec2},
       {"hallo_pipeline", "one clip of Hallo inference: projections, ReferenceNet, DDIM + CFG, VAE decode", run_pipeline, 1e-3},
+      {"hallo_train_step", "one optimisation step of upstream stage-1/2 training (train_*): loss, gradients, AdamW",
+       run_train_step, 1e-5, check_train_step},
   };
   return r;
 }

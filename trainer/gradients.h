@@ -1,0 +1,42 @@
+#pragma once
+// The one place that turns each rank's gradients into the gradients the optimizer
+// applies, and gradient-norm clipping. One process: nothing to reduce. The
+// data-parallel reducer (c10d, bucketed, overlapped with backward) implements the
+// same interface, so the step does not change.
+#include <string>
+#include <vector>
+
+#include "trainer/trainable.h"
+
+namespace hallo::trainer {
+
+class GradientReducer {
+ public:
+  virtual ~GradientReducer() = default;
+  // Before a micro-step's backward. `sync` is false on accumulation micro-steps
+  // (no communication until the last one).
+  virtual void begin_backward(bool sync) {}
+  // After the last micro-step's backward: gradients are final when this returns.
+  virtual void finish() {}
+  virtual int world_size() const { return 1; }
+  virtual int rank() const { return 0; }
+  // Mean over ranks of a scalar (for logging global values).
+  virtual double mean(double local) { return local; }
+};
+
+class LocalReducer : public GradientReducer {};
+
+struct ClipResult {
+  double total_norm = 0;  // L2 norm of all gradients before clipping
+  double coef = 1;        // the factor every gradient was multiplied by
+};
+
+// torch.nn.utils.clip_grad_norm_ (torch 1.13), op for op: per-gradient L2 norms, the
+// norm of their stack, coef = clamp(max_norm / (total + 1e-6), max=1), every gradient
+// multiplied by it (also when it is 1). max_norm <= 0: only the norm is computed.
+ClipResult clip_grad_norm(const std::vector<NamedParam>& params, double max_norm);
+
+// Name of the first parameter whose gradient (or value) is not finite, or "".
+std::string first_nonfinite(const std::vector<NamedParam>& params);
+
+}  // namespace hallo::trainer
