@@ -7,8 +7,8 @@
 
 namespace hallo {
 
-ProgressBar::ProgressBar(std::string label, uint64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total),
+ProgressBar::ProgressBar(std::string label, uint64_t total, std::string unit, uint64_t initial)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total), done_(initial), initial_(initial),
       enabled_(::isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 ProgressBar::~ProgressBar() { finish(); }
@@ -35,10 +35,11 @@ void ProgressBar::draw(bool final) {
   const int filled = static_cast<int>(frac * width);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(width, '.');
-  const double rate = secs > 0 ? static_cast<double>(done_) / secs : 0;
+  const double rate = secs > 0 && done_ > initial_ ? static_cast<double>(done_ - initial_) / secs : 0;
   const double eta = (rate > 0 && done_ < total_) ? static_cast<double>(total_ - done_) / rate : 0;
-  std::string line = fmt::format("\r{} [{}] {:5.1f}% {}/{}{} {:.1f}{}/s ETA {:.0f}s", label_, bar, frac * 100, done_,
-                                 total_, unit_, rate, unit_, eta);
+  std::string line = fmt::format("\r{} [{}] {:5.1f}% {}/{}{} {:.2f}{}/s ETA {:.0f}s{}{}", label_, bar, frac * 100, done_,
+                                 total_, unit_, rate, unit_, eta, suffix_.empty() ? "" : " ", suffix_);
+  line += "\x1b[K";  // clear what a longer previous line left
   std::fputs(line.c_str(), stderr);
   if (final) std::fputs("\n", stderr);
   std::fflush(stderr);

@@ -9,16 +9,21 @@ namespace hallo {
 
 class ProgressBar {
  public:
-  ProgressBar(std::string label, uint64_t total, std::string unit = "");
+  // `initial`: work already done before this bar started (a resumed run); the rate
+  // and ETA count only what this bar sees.
+  ProgressBar(std::string label, uint64_t total, std::string unit = "", uint64_t initial = 0);
   ~ProgressBar();
   void advance(uint64_t n = 1) { update(done_ + n); }
   void update(uint64_t done);
   void finish();
+  // Extra text after the ETA (e.g. "loss 0.123 lr 1e-05").
+  void set_suffix(std::string s) { suffix_ = std::move(s); }
+  bool enabled() const { return enabled_; }
 
  private:
   void draw(bool final);
-  std::string label_, unit_;
-  uint64_t total_, done_ = 0;
+  std::string label_, unit_, suffix_;
+  uint64_t total_, done_ = 0, initial_ = 0;
   bool enabled_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };

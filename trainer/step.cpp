@@ -226,8 +226,8 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
   report.clip_coef = clip.coef;
   if (!loss_finite || !std::isfinite(clip.total_norm)) {
     report.applied = false;
-    report.nonfinite = !loss_finite ? "loss" : first_nonfinite(params);
-    if (report.nonfinite.empty()) report.nonfinite = "gradient norm";
+    report.nonfinite = !loss_finite ? "loss" : "gradients";
+    report.nonfinite_param = first_nonfinite(params);
     o.trainable->zero_grad();
     return report;
   }

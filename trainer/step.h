@@ -76,7 +76,8 @@ struct StepReport {
   double clip_coef = 1;
   double lr = 0;
   bool applied = true;   // false: skipped because something was not finite
-  std::string nonfinite; // what was not finite: "loss" or a parameter name
+  std::string nonfinite; // what was not finite: "loss" or "gradients"
+  std::string nonfinite_param;  // first parameter whose gradient or value is not finite ("" if none)
   std::vector<double> sample_losses;    // weighted per-sample losses, all micro-batches
   std::vector<int64_t> sample_timesteps;
   std::vector<StepDecisions> decisions;

@@ -24,7 +24,7 @@ StepRng::StepRng(uint64_t seed, int rank)
     : gen_(at::make_generator<at::CPUGeneratorImpl>(splitmix64(seed ^ splitmix64(0x7472616eull + static_cast<uint64_t>(rank))))) {}
 
 StepDraws StepRng::draw(const DrawShape& s) {
-  std::lock_guard<std::mutex> lock(gen_.mutex());
+  // (the sampling ops lock the generator themselves)
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
   StepDraws d;
   d.latent_eps = at::randn({s.batch * s.frames, s.channels, s.height, s.width}, gen_, f32);

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "data/dataset/batch_fill.h"
 #include "data/dataset/latent_probe.h"
 #include "data/dataset/sample_rng.h"
 #include "data/dataset/samplers.h"
@@ -110,11 +111,17 @@ SamplerBase::SamplerBase(std::shared_ptr<const ShardReader> reader, SamplerConfi
   latent_channels_ = usable_latent_channels(*reader_, height_, width_, stage);
 
   std::vector<size_t> eligible;
-  for (size_t i = 0; i < clips.size(); ++i)
+  size_t excluded = 0;
+  for (size_t i = 0; i < clips.size(); ++i) {
+    if (cfg_.exclude_ids.count(clips[i].clip_id)) {
+      ++excluded;
+      continue;
+    }
     if (clips[i].num_frames >= min_frames) eligible.push_back(i);
-  if (eligible.size() < clips.size())
+  }
+  if (eligible.size() + excluded < clips.size())
     spdlog::warn("{}: {} skips {} of {} clips shorter than {} frames", where, stage,
-                 clips.size() - eligible.size(), clips.size(), min_frames);
+                 clips.size() - eligible.size() - excluded, clips.size(), min_frames);
   const size_t per_rank = eligible.size() / static_cast<size_t>(cfg_.world_size);
   if (per_rank == 0)
     fail_at(where, "{}: {} usable clips cannot feed {} ranks", stage, eligible.size(),
@@ -138,18 +145,61 @@ void SamplerBase::shuffle() {
   for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.below(i)]);
 }
 
+void SamplerBase::seek(const SamplerPosition& p) {
+  set_epoch(p.epoch);
+  if (p.pos > order_.size())
+    fail_at(reader_->dir().string(), "sampler position {} is past the {} clips of epoch {} (was the dataset changed?)",
+            p.pos, order_.size(), p.epoch);
+  pos_ = p.pos;
+}
+
+void SamplerBase::mark_bad(size_t clip, const std::string& message) {
+  if (!bad_set_.insert(clip).second) return;
+  bad_.push_back({clip, message});
+  if (bad_set_.size() >= clips_.size()) fail_at(reader_->dir().string(), "no readable clip is left: {}", message);
+}
+
 std::vector<SamplerBase::Draw> SamplerBase::draw(int batch_size) {
   if (batch_size < 1) fail("sampler: batch size must be positive (got {})", batch_size);
   std::vector<Draw> out;
-  for (int b = 0; b < batch_size; ++b) {
+  while (static_cast<int>(out.size()) < batch_size) {
     if (pos_ == order_.size()) set_epoch(epoch_ + 1);  // next epoch starts seamlessly
     const uint64_t seed = mix_seed(mix_seed(mix_seed(cfg_.seed, static_cast<uint64_t>(cfg_.rank)),
                                             static_cast<uint64_t>(epoch_)),
                                    pos_);
-    out.push_back({clips_[order_[pos_]], seed});
+    const size_t clip = clips_[order_[pos_]];
     ++pos_;
+    if (bad_set_.count(clip)) continue;  // known unreadable: its slot is skipped
+    out.push_back({clip, seed});
   }
   return out;
+}
+
+void SamplerBase::load_batch(std::vector<Draw>& draws, const std::function<void(int64_t, const Draw&)>& load) {
+  const int64_t n = static_cast<int64_t>(draws.size());
+  std::vector<std::string> errors(draws.size());
+  for_each_sample(n, [&](int64_t b) {
+    try {
+      load(b, draws[static_cast<size_t>(b)]);
+    } catch (const std::exception& e) {
+      errors[static_cast<size_t>(b)] = e.what();
+    }
+  });
+  // Failed elements, in order: mark the clip bad, draw a replacement, load it here.
+  for (int64_t b = 0; b < n; ++b) {
+    auto& err = errors[static_cast<size_t>(b)];
+    while (!err.empty()) {
+      mark_bad(draws[static_cast<size_t>(b)].clip, err);
+      spdlog::warn("skipping unreadable clip: {}", err);
+      err.clear();
+      draws[static_cast<size_t>(b)] = draw(1).front();
+      try {
+        load(b, draws[static_cast<size_t>(b)]);
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+    }
+  }
 }
 
 }  // namespace hallo::data

@@ -15,7 +15,10 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "data/shard/shard_reader.h"
@@ -28,6 +31,19 @@ struct SamplerConfig {
   int min_ref_distance = 30;  // stage 1: |ref - target| >= this
   int n_sample_frames = 14, n_motion_frames = 2, audio_radius = 2;  // stage 2
   int height = 0, width = 0;  // 0 = as stored (all clips must agree); else resize
+  std::set<std::string> exclude_ids;  // clip ids never sampled (e.g. a held-out validation clip)
+};
+
+// Where a sampler is in its stream: enough to continue it exactly after a restart.
+struct SamplerPosition {
+  int epoch = 0;
+  size_t pos = 0;  // draws made in this epoch
+};
+
+// A clip that could not be read (checksum mismatch, HDF5 error): skipped for good.
+struct BadClip {
+  size_t clip = 0;      // reader index
+  std::string message;  // names the shard and the clip
 };
 
 // Where each batch element came from (clip index into the reader, frame numbers).
@@ -71,6 +87,12 @@ class SamplerBase {
   size_t size() const { return clips_.size(); }  // clips for this rank
   void set_epoch(int epoch);
   int epoch() const { return epoch_; }
+  SamplerPosition position() const { return {epoch_, pos_}; }
+  void seek(const SamplerPosition& p);  // continue exactly where position() was taken
+  // Clips found unreadable so far (they are never drawn again), and marking one from
+  // outside (a resumed run restores the list).
+  const std::vector<BadClip>& bad_clips() const { return bad_; }
+  void mark_bad(size_t clip, const std::string& message);
   const std::vector<size_t>& clips() const { return clips_; }  // reader indices of this rank
   // Channels of the VAE latents the batches carry; 0 = batches carry none.
   int latent_channels() const { return latent_channels_; }
@@ -85,6 +107,10 @@ class SamplerBase {
     uint64_t seed;
   };
   std::vector<Draw> draw(int batch_size);
+  // Loads every element with load(b, draw). An element whose clip cannot be read
+  // (any exception) marks that clip bad and is redrawn, so one corrupt clip costs a
+  // warning, not the run. Throws when no readable clip is left.
+  void load_batch(std::vector<Draw>& draws, const std::function<void(int64_t, const Draw&)>& load);
 
   std::shared_ptr<const ShardReader> reader_;
   SamplerConfig cfg_;
@@ -98,6 +124,8 @@ class SamplerBase {
   std::vector<size_t> order_;
   int epoch_ = 0;
   size_t pos_ = 0;
+  std::vector<BadClip> bad_;
+  std::set<size_t> bad_set_;
 };
 
 class Stage1Sampler : public SamplerBase {

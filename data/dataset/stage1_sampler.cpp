@@ -33,7 +33,7 @@ Stage1Sampler::Stage1Sampler(std::shared_ptr<const ShardReader> reader, SamplerC
     : SamplerBase(std::move(reader), cfg, cfg.min_ref_distance + 1, /*need_audio=*/false, "stage 1") {}
 
 Stage1Batch Stage1Sampler::next(int batch_size) {
-  const auto draws = draw(batch_size);
+  auto draws = draw(batch_size);
   const int64_t B = batch_size;
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
   Stage1Batch out;
@@ -48,8 +48,7 @@ Stage1Batch Stage1Sampler::next(int batch_size) {
   out.info.resize(static_cast<size_t>(B));
   const std::string where = reader_->dir().string();
 
-  for_each_sample(B, [&](int64_t b) {
-    const Draw& d = draws[static_cast<size_t>(b)];
+  load_batch(draws, [&](int64_t b, const Draw& d) {
     const ClipRecord clip = reader_->read_clip(d.clip, /*frames=*/false);
     SampleRng rng(d.seed);
     const auto [ref, tgt] = draw_pair(rng, clip.num_frames, cfg_.min_ref_distance);
@@ -64,6 +63,7 @@ Stage1Batch Stage1Sampler::next(int batch_size) {
                   clip, {tgt}, where);
     }
     SampleInfo& info = out.info[static_cast<size_t>(b)];
+    info = SampleInfo{};  // a retried element starts clean
     info.clip = d.clip;
     info.ref_frame = ref;
     info.frames = {tgt};

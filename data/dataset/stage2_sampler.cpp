@@ -13,7 +13,7 @@ Stage2Sampler::Stage2Sampler(std::shared_ptr<const ShardReader> reader, SamplerC
                   /*need_audio=*/true, "stage 2") {}
 
 Stage2Batch Stage2Sampler::next(int batch_size) {
-  const auto draws = draw(batch_size);
+  auto draws = draw(batch_size);
   const int64_t B = batch_size;
   const int n = cfg_.n_sample_frames, m = cfg_.n_motion_frames, r = cfg_.audio_radius;
   const auto& first = reader_->index().clips()[draws.front().clip];
@@ -35,8 +35,7 @@ Stage2Batch Stage2Sampler::next(int batch_size) {
   out.info.resize(static_cast<size_t>(B));
   const std::string where = reader_->dir().string();
 
-  for_each_sample(B, [&](int64_t b) {
-    const Draw& d = draws[static_cast<size_t>(b)];
+  load_batch(draws, [&](int64_t b, const Draw& d) {
     const ClipRecord clip = reader_->read_clip(d.clip, /*frames=*/false);
     const int F = clip.num_frames;
     SampleRng rng(d.seed);
@@ -45,6 +44,7 @@ Stage2Batch Stage2Sampler::next(int batch_size) {
     const int ref = rng.between(0, F - 1);
 
     SampleInfo& info = out.info[static_cast<size_t>(b)];
+    info = SampleInfo{};  // a retried element starts clean
     info.clip = d.clip;
     info.ref_frame = ref;
     std::vector<int> wanted;

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
 #ifdef HALLO_HAVE_MEDIA
   add(register_audio_features);
   add(register_prepare);
+  add(register_train);
 #ifdef HALLO_HAVE_SYNTH
   add(register_synth);
 #endif

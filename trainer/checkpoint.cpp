@@ -1,0 +1,200 @@
+#include "trainer/checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <regex>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "model/io/hf_config.h"
+#include "model/io/safetensors.h"
+#include "model/io/state_dict.h"
+
+namespace hallo::trainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kManifest = "checkpoint.json";
+
+// Every regular file under `dir`, relative path -> size.
+nlohmann::json file_sizes(const fs::path& dir) {
+  nlohmann::json files = nlohmann::json::object();
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename() != kManifest)
+      files[fs::relative(e.path(), dir).string()] = static_cast<uint64_t>(e.file_size());
+  return files;
+}
+
+int64_t step_of(const fs::path& p) {
+  static const std::regex re("checkpoint-([0-9]+)");
+  std::smatch m;
+  const std::string name = p.filename().string();
+  return std::regex_match(name, m, re) ? std::stoll(m[1]) : -1;
+}
+
+}  // namespace
+
+std::string checkpoint_name(int64_t step) { return fmt::format("checkpoint-{:06d}", step); }
+
+nlohmann::json TrainerState::to_json() const {
+  return {{"step", step},
+          {"data", data},
+          {"consecutive_nonfinite", consecutive_nonfinite},
+          {"skipped_steps", skipped_steps},
+          {"config", config}};
+}
+
+TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string& where) {
+  io::JsonFields f(j, where);
+  TrainerState s;
+  s.step = f.get<int64_t>("step");
+  s.data = j.at("data");
+  s.consecutive_nonfinite = f.get_or<int>("consecutive_nonfinite", 0);
+  s.skipped_steps = f.get_or<int64_t>("skipped_steps", 0);
+  s.config = j.value("config", nlohmann::json());
+  return s;
+}
+
+CheckpointStore::CheckpointStore(fs::path dir, int keep) : dir_(std::move(dir)), keep_(std::max(1, keep)) {
+  fs::create_directories(dir_);
+  // Leftovers of a killed save: never complete, never read.
+  for (const auto& e : fs::directory_iterator(dir_))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) {
+      spdlog::warn("removing an incomplete checkpoint left by an interrupted save: {}", e.path().string());
+      fs::remove_all(e.path());
+    }
+}
+
+std::vector<fs::path> CheckpointStore::list() const {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir_))
+    if (e.is_directory() && step_of(e.path()) >= 0) out.push_back(e.path());
+  std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) { return step_of(a) < step_of(b); });
+  return out;
+}
+
+void verify_checkpoint(const fs::path& ckpt) {
+  const fs::path m = ckpt / kManifest;
+  if (!fs::exists(m)) fail_at(ckpt.string(), "incomplete checkpoint: no {}", kManifest);
+  const nlohmann::json j = io::load_json_file(m);
+  const auto& want = j.at("files");
+  const auto have = file_sizes(ckpt);
+  for (const auto& [rel, size] : want.items()) {
+    if (!have.contains(rel)) fail_at(ckpt.string(), "incomplete checkpoint: '{}' is missing", rel);
+    if (have[rel] != size)
+      fail_at(ckpt.string(), "torn checkpoint: '{}' has {} bytes, {} were written", rel, have[rel].get<uint64_t>(),
+              size.get<uint64_t>());
+  }
+}
+
+std::optional<fs::path> CheckpointStore::latest() const {
+  auto all = list();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    try {
+      verify_checkpoint(*it);
+      return *it;
+    } catch (const Error& e) {
+      spdlog::warn("skipping {}", e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+void CheckpointStore::prune() const {
+  // Keep the newest `keep_` complete checkpoints. Torn ones are left alone (never read).
+  auto all = list();
+  int complete = 0;
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    try {
+      verify_checkpoint(*it);
+    } catch (const Error&) {
+      continue;
+    }
+    if (++complete > keep_) fs::remove_all(*it);
+  }
+}
+
+fs::path CheckpointStore::save(const CheckpointWrite& w) {
+  const fs::path final_dir = dir_ / checkpoint_name(w.state.step);
+  const fs::path tmp = dir_ / (checkpoint_name(w.state.step) + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+
+  write_model_folder(tmp / "model", *w.parts, w.trainable->params(), w.stage, w.state.step, w.state.config);
+
+  // Optimizer: moments under the parameter's name, step counts in the metadata.
+  std::vector<io::TensorRecord> recs;
+  nlohmann::json steps = nlohmann::json::object();
+  for (const auto& [name, st] : w.optimizer->state()) {
+    if (!st.exp_avg.defined()) continue;
+    recs.push_back(io::from_tensor("exp_avg/" + name, st.exp_avg));
+    recs.push_back(io::from_tensor("exp_avg_sq/" + name, st.exp_avg_sq));
+    steps[name] = st.step;
+  }
+  io::write_safetensors(tmp / "optimizer.safetensors", recs, {{"steps", steps.dump()}});
+
+  // RNG: the training stream and libtorch's default CPU generator.
+  const at::Tensor cpu = at::detail::getDefaultCPUGenerator().get_state();
+  io::write_safetensors(tmp / "rng.safetensors",
+                        {io::from_tensor("train", w.rng->state()), io::from_tensor("torch_cpu", cpu)});
+
+  write_file_atomic(tmp / "trainer_state.json", w.state.to_json().dump(2) + "\n");
+  write_file_atomic(tmp / kManifest, nlohmann::json{{"step", w.state.step}, {"files", file_sizes(tmp)}}.dump(2) + "\n");
+  if (fs::exists(final_dir)) fs::remove_all(final_dir);  // a re-run of the same step replaces it
+  fs::rename(tmp, final_dir);
+  prune();
+  return final_dir;
+}
+
+LoadedCheckpoint read_checkpoint(const fs::path& ckpt) {
+  verify_checkpoint(ckpt);
+  LoadedCheckpoint c;
+  c.dir = ckpt;
+  const fs::path s = ckpt / "trainer_state.json";
+  c.state = TrainerState::from_json(io::load_json_file(s), s.string());
+  c.model = read_model_folder(ckpt / "model");
+  return c;
+}
+
+void restore_optimizer(const fs::path& ckpt, const TrainableSet& trainable, AdamW& optimizer) {
+  const fs::path file = ckpt / "optimizer.safetensors";
+  const io::StateDict sd = io::StateDict::open(file);
+  const auto& meta = sd.weights().metadata;
+  auto it = meta.find("steps");
+  if (it == meta.end()) fail_at(file.string(), "no 'steps' metadata");
+  const nlohmann::json steps = nlohmann::json::parse(it->second);
+  auto& state = optimizer.mutable_state();
+  state.clear();
+  for (const auto& p : trainable.params()) {
+    if (!steps.contains(p.name)) continue;  // never had a gradient: no state, as in torch
+    AdamW::ParamState st;
+    st.step = steps.at(p.name).get<int64_t>();
+    st.exp_avg = sd.tensor("exp_avg/" + p.name).clone();
+    st.exp_avg_sq = sd.tensor("exp_avg_sq/" + p.name).clone();
+    if (st.exp_avg.sizes() != p.param.sizes())
+      fail_at(file.string(), "optimizer state of '{}' has shape {}, the parameter {}", p.name,
+              c10::str(st.exp_avg.sizes()), c10::str(p.param.sizes()));
+    state[p.name] = std::move(st);
+  }
+  for (const auto& [name, v] : steps.items()) {
+    (void)v;
+    if (!state.count(name)) fail_at(file.string(), "optimizer state for '{}', which is not a trainable parameter", name);
+  }
+}
+
+void restore_rng(const fs::path& ckpt, StepRng& rng) {
+  const io::StateDict sd = io::StateDict::open(ckpt / "rng.safetensors");
+  rng.set_state(sd.tensor("train").clone());
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(sd.tensor("torch_cpu").clone());
+}
+
+}  // namespace hallo::trainer

@@ -1,0 +1,81 @@
+#pragma once
+// The one place that saves and restores training state. A checkpoint is a folder
+// RUN_DIR/checkpoints/checkpoint-<step>/ holding
+//   model/                    a model folder (trainer/model_folder.h): inference-ready
+//   optimizer.safetensors     AdamW moments per trainable parameter (+ step counts)
+//   rng.safetensors           the training RNG and libtorch's default generators
+//   trainer_state.json        step, data position (sampler epoch/position, bad clips),
+//                             counters, and the resolved config
+//   checkpoint.json           written last: every file and its size
+// It is built under a temporary name and renamed when complete, so a kill leaves
+// either the whole checkpoint or a temp folder (removed, with a warning, later).
+// `latest` skips any checkpoint whose checkpoint.json is missing or disagrees with
+// the files on disk (a torn copy), with a warning.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trainer/adamw.h"
+#include "trainer/model_folder.h"
+#include "trainer/step_rng.h"
+#include "trainer/trainable.h"
+
+namespace hallo::trainer {
+
+struct TrainerState {
+  int64_t step = 0;               // optimizer steps completed
+  nlohmann::json data;            // BatchSource::position()
+  int consecutive_nonfinite = 0;
+  int64_t skipped_steps = 0;
+  nlohmann::json config;          // the resolved TrainConfig of the run
+  nlohmann::json to_json() const;
+  static TrainerState from_json(const nlohmann::json& j, const std::string& where);
+};
+
+struct CheckpointWrite {
+  const ModelFolderParts* parts = nullptr;
+  const TrainableSet* trainable = nullptr;
+  const AdamW* optimizer = nullptr;
+  const StepRng* rng = nullptr;
+  int stage = 2;
+  TrainerState state;
+};
+
+class CheckpointStore {
+ public:
+  // `dir`: RUN_DIR/checkpoints. `keep`: how many checkpoints to keep (oldest removed).
+  CheckpointStore(std::filesystem::path dir, int keep);
+
+  std::filesystem::path save(const CheckpointWrite& w);
+  // Newest complete checkpoint; torn ones are skipped with a warning. nullopt: none.
+  std::optional<std::filesystem::path> latest() const;
+  // Checkpoints in step order (complete or not).
+  std::vector<std::filesystem::path> list() const;
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  void prune() const;
+  std::filesystem::path dir_;
+  int keep_;
+};
+
+// Throws naming the file when `ckpt` is not a complete checkpoint.
+void verify_checkpoint(const std::filesystem::path& ckpt);
+
+struct LoadedCheckpoint {
+  std::filesystem::path dir;
+  TrainerState state;
+  ModelFolder model;
+};
+// Reads the state and the model folder (weights are applied by the caller).
+LoadedCheckpoint read_checkpoint(const std::filesystem::path& ckpt);
+// Restores optimizer moments and RNG states from `ckpt` for the parameters of `trainable`.
+void restore_optimizer(const std::filesystem::path& ckpt, const TrainableSet& trainable, AdamW& optimizer);
+void restore_rng(const std::filesystem::path& ckpt, StepRng& rng);
+
+std::string checkpoint_name(int64_t step);  // "checkpoint-000120"
+
+}  // namespace hallo::trainer

@@ -1,0 +1,438 @@
+#include "trainer/trainer.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <map>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "model/io/hf_config.h"
+#include "model/nn/loader.h"
+#include "trainer/checkpoint.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/model_folder.h"
+#include "trainer/model_setup.h"
+#include "trainer/run_log.h"
+#include "trainer/stop_signal.h"
+
+namespace hallo::trainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+double peak_rss_gib() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
+}
+
+double gib(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
+
+int64_t param_bytes(const std::vector<NamedParam>& v) {
+  int64_t n = 0;
+  for (const auto& p : v) n += p.param.numel() * static_cast<int64_t>(p.param.element_size());
+  return n;
+}
+
+// Differences between two resolved configs, "key: old -> new" (top two levels).
+std::vector<std::string> config_changes(const nlohmann::json& a, const nlohmann::json& b) {
+  std::vector<std::string> out;
+  if (!a.is_object() || !b.is_object()) return out;
+  for (const auto& [k, v] : b.items()) {
+    if (!a.contains(k)) continue;
+    const auto& old = a.at(k);
+    if (old == v) continue;
+    if (old.is_object() && v.is_object()) {
+      for (const auto& [k2, v2] : v.items())
+        if (old.contains(k2) && old.at(k2) != v2) out.push_back(k + "." + k2 + ": " + old.at(k2).dump() + " -> " + v2.dump());
+    } else {
+      out.push_back(k + ": " + old.dump() + " -> " + v.dump());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+fs::path run_dir_of(const TrainConfig& c, const TrainOptions& o) {
+  if (!o.run_dir.empty()) return o.run_dir;
+  return fs::path(c.output_dir) / c.exp_name;
+}
+
+struct Trainer::Impl {
+  TrainConfig cfg;
+  TrainOptions opt;
+  std::unique_ptr<BatchSource> data;
+  std::unique_ptr<Validator> validator;
+  fs::path run_dir;
+
+  StepModels m;
+  StepSettings settings;
+  std::unique_ptr<TrainableSet> trainable;
+  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<StepRng> rng;
+  LocalReducer reducer;
+  LrSchedule lr;
+  ModelFolderParts parts;
+  TrainerState state;
+  bool resumed = false;
+  fs::path last_checkpoint;
+
+  void print_plan(const DataShape& shape);
+  void setup(const std::optional<fs::path>& resume_from);
+  void write_run_files(const ModelBundle* bundle);
+  std::vector<MicroBatch> next_micro_batches();
+  void log_step(RunLog& log, const StepReport& r, double seconds, int64_t samples);
+  fs::path save_checkpoint(CheckpointStore& store);
+  void write_final(const fs::path& dir);
+};
+
+Trainer::Trainer(TrainConfig config, TrainOptions options, std::unique_ptr<BatchSource> data,
+                 std::unique_ptr<Validator> validator)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->cfg = std::move(config);
+  impl_->opt = std::move(options);
+  impl_->data = std::move(data);
+  impl_->validator = std::move(validator);
+  if (!impl_->data) fail("trainer: no data source");
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::Impl::print_plan(const DataShape& shape) {
+  ModelBundle b = build_models(cfg, shape, /*need_vae=*/false, /*load=*/false);
+  TrainableSet t = TrainableSet::select(b.net, cfg.stage, cfg.trainable_para);
+  std::vector<NamedParam> all = t.params();
+  all.insert(all.end(), t.frozen().begin(), t.frozen().end());
+  const int64_t w = param_bytes(all), g = param_bytes(t.params());
+  int64_t vae = 0;
+  if (b.vae)
+    for (const auto& p : b.vae->parameters()) vae += p.numel() * static_cast<int64_t>(p.element_size());
+  fmt::print("resolved config:\n{}\n\n", cfg.to_json().dump(2));
+  fmt::print("data: {}\n\n", data->describe());
+  fmt::print("trainable parameters (stage {}): {} tensors, {:.1f} M values\n", cfg.stage, t.size(),
+             static_cast<double>(t.numel()) / 1e6);
+  for (const auto& [part, n] : t.numel_by_part()) fmt::print("  {:<34} {:>10.2f} M\n", part, static_cast<double>(n) / 1e6);
+  int64_t frozen = 0;
+  for (const auto& p : t.frozen()) frozen += p.param.numel();
+  fmt::print("frozen parameters and buffers: {:.1f} M values\n\n", static_cast<double>(frozen) / 1e6);
+  fmt::print("estimated memory (float32, standard AdamW):\n");
+  fmt::print("  net weights           {:8.2f} GiB\n", gib(w));
+  fmt::print("  VAE weights           {:8.2f} GiB{}\n", gib(vae), b.vae ? "" : " (config gives no VAE shape)");
+  fmt::print("  gradients             {:8.2f} GiB (at most; parameters that get none cost nothing)\n", gib(g));
+  fmt::print("  AdamW state (m, v)    {:8.2f} GiB (at most)\n", gib(2 * g));
+  fmt::print("  total before activations {:5.2f} GiB; activations depend on batch, frames and size "
+             "(gradient checkpointing {})\n",
+             gib(w + vae + 3 * g), cfg.solver.gradient_checkpointing ? "on" : "off");
+}
+
+void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
+  const DataShape shape = data->shape();
+  settings = step_settings(cfg);
+  const bool latents_stored = shape.latent_channels > 0;
+  const bool zero_frames = cfg.stage == 2 && cfg.start_ratio > 0 && cfg.data.n_motion_frames > 0;
+  const bool need_vae = !latents_stored || zero_frames || validator != nullptr;
+
+  std::optional<ModelBundle> bundle;
+  if (resume_from) {
+    // Everything from the checkpoint's model folder: the sources may have moved.
+    const LoadedCheckpoint ck = read_checkpoint(*resume_from);
+    for (const auto& change : config_changes(ck.state.config, cfg.to_json()))
+      spdlog::warn("resume: config differs from the checkpoint's ({}); the run is no longer bit-identical", change);
+    m.net = model::HalloNet(model::HalloNetConfig::from_json(ck.model.net_config, (ck.model.dir / "net_config.json").string()));
+    m.net->load(net_state_dict(ck.model), /*strict=*/true);
+    parts.net_config = ck.model.net_config;
+    if (!ck.model.vae_dir.empty()) {
+      parts.vae_config = io::load_json_file(ck.model.vae_dir / "config.json");
+      parts.vae_weights = ck.model.vae_dir / "diffusion_pytorch_model.safetensors";
+      if (need_vae) {
+        m.vae = model::AutoencoderKL(model::VaeConfig::from_json(parts.vae_config, (ck.model.vae_dir / "config.json").string()));
+        nn::load_weights(*m.vae, io::StateDict::open(parts.vae_weights), {true, model::vae_translate_legacy_key});
+        m.vae->eval();
+        for (auto& p : m.vae->parameters()) p.set_requires_grad(false);
+      }
+    } else if (need_vae) {
+      fail_at(resume_from->string(), "the checkpoint has no VAE, which this run needs");
+    }
+    state = ck.state;
+    resumed = true;
+  } else {
+    bundle = build_models(cfg, shape, need_vae);
+    for (const auto& line : bundle->report) spdlog::info("init: {}", line);
+    m.net = bundle->net;
+    m.vae = bundle->vae;
+    parts.net_config = bundle->net_config;
+    parts.vae_config = bundle->vae_config;
+    state.step = 0;
+  }
+  state.config = cfg.to_json();
+
+  apply_quirks(m.net, settings.quirks, cfg.data.n_motion_frames);
+  trainable = std::make_unique<TrainableSet>(TrainableSet::select(m.net, cfg.stage, cfg.trainable_para));
+  m.net->train();
+  if (cfg.stage == 2) m.net->reference_unet->eval();  // upstream: from_pretrained, never trained in stage 2
+  m.net->denoising_unet->set_checkpointing(
+      nn::CheckpointPolicy{cfg.solver.gradient_checkpointing, settings.quirks.reentrant_checkpoint_grads});
+
+  optimizer = std::make_unique<AdamW>(AdamWOptions{cfg.solver.adam_beta1, cfg.solver.adam_beta2,
+                                                   cfg.solver.adam_epsilon, cfg.solver.adam_weight_decay});
+  lr.kind = cfg.solver.lr_scheduler;
+  lr.base_lr = cfg.effective_learning_rate(reducer.world_size());
+  lr.warmup_steps = cfg.solver.lr_warmup_steps;
+  lr.total_steps = cfg.solver.max_train_steps;
+  lr.num_cycles = cfg.solver.lr_num_cycles;
+  if (cfg.upstream_compat) {
+    // accelerate counts warmup/total in micro-steps and steps the scheduler once per process.
+    lr.warmup_steps *= cfg.solver.gradient_accumulation_steps;
+    lr.total_steps *= cfg.solver.gradient_accumulation_steps;
+    lr.steps_per_update = reducer.world_size();
+  }
+  rng = std::make_unique<StepRng>(cfg.seed, reducer.rank());
+  if (resume_from) {
+    restore_optimizer(*resume_from, *trainable, *optimizer);
+    restore_rng(*resume_from, *rng);
+    data->seek(state.data);
+    spdlog::info("resumed from {} at step {}", resume_from->string(), state.step);
+  }
+
+  m.schedule = sched::NoiseSchedule(cfg.train_scheduler(), "noise_scheduler_kwargs");
+  if (!parts.vae_config.is_null()) m.latent_scale = parts.vae_config.value("scaling_factor", 0.18215);
+  if (zero_frames && latents_stored) {
+    // start_frame zeroes motion-frame pixels, whose posterior the shards cannot hold.
+    at::NoGradGuard no_grad;
+    const auto post = m.vae->encode(at::zeros({1, 3, shape.height, shape.width}));
+    m.zero_frame_mean = post.mean[0];
+    m.zero_frame_std = post.std()[0];
+  }
+  if (latents_stored && !validator) m.vae = nullptr;  // nothing left to encode or decode
+
+  write_run_files(bundle ? &*bundle : nullptr);
+}
+
+void Trainer::Impl::write_run_files(const ModelBundle* bundle) {
+  fs::create_directories(run_dir / "frozen");
+  write_file_atomic(run_dir / "config.json", cfg.to_json().dump(2) + "\n");
+  // Frozen weights never change: written once, hard-linked into every checkpoint.
+  if (!trainable->frozen().empty()) {
+    parts.frozen_weights = run_dir / "frozen" / "net.frozen.safetensors";
+    if (!fs::exists(parts.frozen_weights)) write_frozen_weights(parts.frozen_weights, trainable->frozen());
+  }
+  if (bundle && !parts.vae_config.is_null()) {
+    if (bundle->vae_weights.extension() == ".safetensors") {
+      parts.vae_weights = bundle->vae_weights;
+    } else {  // a random VAE or a pickled one: one safetensors copy for the model folders
+      parts.vae_weights = run_dir / "frozen" / "vae.safetensors";
+      std::vector<NamedParam> v;
+      for (const auto& item : bundle->vae->named_parameters()) v.push_back({item.key(), item.value()});
+      for (const auto& item : bundle->vae->named_buffers()) v.push_back({item.key(), item.value()});
+      write_frozen_weights(parts.vae_weights, v);
+    }
+  }
+  const DataShape shape = data->shape();
+  parts.audio = opt.audio_info.is_null() ? nlohmann::json::object() : opt.audio_info;
+  parts.audio["extractor"] = shape.audio_extractor;
+  parts.audio["layers"] = shape.audio_layers;
+  parts.audio["dim"] = shape.audio_dim;
+  parts.audio["window_radius"] = cfg.data.audio_margin;
+  parts.wav2vec2 = opt.wav2vec2;
+  parts.data = {{"height", shape.height},
+                {"width", shape.width},
+                {"n_sample_frames", cfg.data.n_sample_frames},
+                {"n_motion_frames", cfg.data.n_motion_frames},
+                {"fps", cfg.data.fps},
+                {"sample_rate", cfg.data.sample_rate}};
+}
+
+std::vector<MicroBatch> Trainer::Impl::next_micro_batches() {
+  std::vector<MicroBatch> micro;
+  const DropoutRatios ratios{cfg.uncond_ratio, cfg.uncond_img_ratio, cfg.uncond_audio_ratio, cfg.start_ratio};
+  for (int g = 0; g < cfg.solver.gradient_accumulation_steps; ++g) {
+    MicroBatch mb;
+    mb.batch = data->next(cfg.data.train_bs);
+    DrawShape ds;
+    ds.stage = cfg.stage;
+    ds.batch = mb.batch.batch();
+    ds.frames = mb.batch.frames();
+    ds.ref_frames = mb.batch.ref_frames();
+    ds.num_train_timesteps = m.schedule.num_train_timesteps();
+    if (mb.batch.target_mean.defined()) {
+      ds.channels = mb.batch.target_mean.size(2);
+      ds.height = mb.batch.target_mean.size(3);
+      ds.width = mb.batch.target_mean.size(4);
+    } else {
+      const auto vc = m.vae->config();
+      const int64_t down = int64_t{1} << (vc.block_out_channels.size() - 1);
+      ds.channels = vc.latent_channels;
+      ds.height = mb.batch.target_pixels.size(3) / down;
+      ds.width = mb.batch.target_pixels.size(4) / down;
+    }
+    mb.draws = rng->draw(ds);
+    mb.decisions = decide(cfg.stage, ratios, mb.draws.uniforms);
+    micro.push_back(std::move(mb));
+  }
+  return micro;
+}
+
+void Trainer::Impl::log_step(RunLog& log, const StepReport& r, double seconds, int64_t samples) {
+  std::vector<std::pair<std::string, double>> s = {{"loss", r.loss},
+                                                   {"lr", r.lr},
+                                                   {"grad_norm", r.grad_norm},
+                                                   {"clip_coef", r.clip_coef},
+                                                   {"step_time_s", seconds},
+                                                   {"samples_per_s", seconds > 0 ? samples / seconds : 0},
+                                                   {"peak_rss_gib", peak_rss_gib()},
+                                                   {"skipped", r.applied ? 0.0 : 1.0}};
+  // Loss per timestep bucket (tenths of the schedule): which noise levels are learnt.
+  std::map<int, std::pair<double, int>> buckets;
+  const int per = std::max(1, m.schedule.num_train_timesteps() / 10);
+  for (size_t i = 0; i < r.sample_losses.size(); ++i) {
+    auto& b = buckets[static_cast<int>(r.sample_timesteps[i]) / per];
+    b.first += r.sample_losses[i];
+    b.second += 1;
+  }
+  for (const auto& [k, v] : buckets)
+    s.emplace_back(fmt::format("loss_t{:03d}_{:03d}", k * per, (k + 1) * per - 1), v.first / v.second);
+  nlohmann::json extra = nlohmann::json::object();
+  nlohmann::json dec = nlohmann::json::array();
+  for (const auto& d : r.decisions) {
+    if (cfg.stage == 1) dec.push_back({{"uncond", d.uncond_fwd}});
+    else dec.push_back({{"uncond_img", d.uncond_img}, {"uncond_audio", d.uncond_audio}, {"start_frame", d.start_frame}});
+  }
+  extra["decisions"] = dec;
+  extra["timesteps"] = r.sample_timesteps;
+  log.write(state.step, s, extra);
+}
+
+fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
+  state.data = data->position();
+  CheckpointWrite w;
+  w.parts = &parts;
+  w.trainable = trainable.get();
+  w.optimizer = optimizer.get();
+  w.rng = rng.get();
+  w.stage = cfg.stage;
+  w.state = state;
+  last_checkpoint = store.save(w);
+  spdlog::info("checkpoint: {}", last_checkpoint.string());
+  return last_checkpoint;
+}
+
+void Trainer::Impl::write_final(const fs::path& dir) {
+  const fs::path tmp = dir.parent_path() / (dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  write_model_folder(tmp, parts, trainable->params(), cfg.stage, state.step, state.config);
+  fs::remove_all(dir);
+  fs::rename(tmp, dir);
+}
+
+TrainResult Trainer::run() {
+  auto& s = *impl_;
+  s.run_dir = run_dir_of(s.cfg, s.opt);
+  TrainResult result;
+  result.run_dir = s.run_dir;
+  if (s.opt.dry_run) {
+    s.print_plan(s.data->shape());
+    return result;
+  }
+  fs::create_directories(s.run_dir);
+  CheckpointStore store(s.run_dir / "checkpoints", s.cfg.checkpoints_total_limit);
+  std::optional<fs::path> resume_from;
+  const std::string resume = !s.opt.resume.empty() ? s.opt.resume : (s.cfg.resume_from_checkpoint == "latest" ? "auto" : "");
+  if (resume == "auto") {
+    resume_from = store.latest();
+    if (!resume_from) spdlog::info("no checkpoint in {}: starting from step 0", store.dir().string());
+  } else if (!resume.empty()) {
+    if (!fs::is_directory(resume)) fail_at(resume, "no such checkpoint folder (--resume)");
+    verify_checkpoint(resume);
+    resume_from = fs::path(resume);
+  }
+  spdlog::info("data: {}", s.data->describe());
+  s.setup(resume_from);
+  spdlog::info("trainable: {} tensors, {:.2f} M values (stage {}); run folder {}", s.trainable->size(),
+               static_cast<double>(s.trainable->numel()) / 1e6, s.cfg.stage, s.run_dir.string());
+
+  const int64_t max_steps = s.cfg.solver.max_train_steps;
+  RunLog log(s.run_dir, s.resumed ? s.state.step : -1);
+  StopSignal stop;
+  ProgressBar bar("train", static_cast<uint64_t>(max_steps), " steps", static_cast<uint64_t>(s.state.step));
+  Optimization opt{s.trainable.get(), s.optimizer.get(), &s.reducer, s.cfg.solver.max_grad_norm};
+  const int64_t samples_per_step = int64_t{s.cfg.data.train_bs} * s.cfg.solver.gradient_accumulation_steps;
+  const size_t dataset_clips = s.data->size();
+  auto last_print = std::chrono::steady_clock::now();
+  const auto start = last_print;
+  const int64_t first_step = s.state.step;
+
+  while (s.state.step < max_steps) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto micro = s.next_micro_batches();
+    const StepReport r = optimization_step(s.m, s.settings, opt, micro, s.lr.lr_at(s.state.step + 1));
+    s.state.step += 1;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    const auto bad = s.data->bad_clips();
+    if (!bad.empty() && static_cast<double>(bad.size()) > s.cfg.data.max_bad_clip_fraction * static_cast<double>(dataset_clips)) {
+      std::string list;
+      for (const auto& b : bad) list += "\n  " + b;
+      fail("{} of {} clips are unreadable, more than data.max_bad_clip_fraction = {}:{}", bad.size(), dataset_clips,
+           s.cfg.data.max_bad_clip_fraction, list);
+    }
+    if (!r.applied) {
+      s.state.consecutive_nonfinite += 1;
+      s.state.skipped_steps += 1;
+      spdlog::warn("step {} skipped: non-finite {} (loss {}, first non-finite parameter: {})", s.state.step, r.nonfinite,
+                   r.loss, r.nonfinite_param.empty() ? "none" : r.nonfinite_param);
+      if (s.state.consecutive_nonfinite >= s.cfg.solver.max_consecutive_nonfinite)
+        fail("{} steps in a row had a non-finite loss or gradients; stopped at step {} (loss {}, first non-finite "
+             "parameter: {})",
+             s.state.consecutive_nonfinite, s.state.step, r.loss, r.nonfinite_param.empty() ? "none" : r.nonfinite_param);
+    } else {
+      s.state.consecutive_nonfinite = 0;
+    }
+    s.log_step(log, r, secs, samples_per_step);
+    bar.set_suffix(fmt::format("loss {:.4f} lr {:.2e} {:.2f} samples/s", r.loss, r.lr, samples_per_step / secs));
+    bar.update(static_cast<uint64_t>(s.state.step));
+    const auto now = std::chrono::steady_clock::now();
+    if (!bar.enabled() && (now - last_print > std::chrono::seconds(30) || s.state.step == max_steps || s.state.step == first_step + 1)) {
+      last_print = now;
+      const double done = std::chrono::duration<double>(now - start).count();
+      const double eta = done / static_cast<double>(s.state.step - first_step) * static_cast<double>(max_steps - s.state.step);
+      spdlog::info("step {}/{} loss {:.5f} lr {:.3g} grad_norm {:.4g} {:.2f} s/step ETA {:.0f} s", s.state.step, max_steps,
+                   r.loss, r.lr, r.grad_norm, secs, eta);
+    }
+
+    const int sig = stop.received();
+    const bool periodic = s.cfg.checkpointing_steps > 0 && s.state.step % s.cfg.checkpointing_steps == 0;
+    if (periodic || sig || s.state.step == max_steps) s.save_checkpoint(store);
+    const int every = s.cfg.val.validation_steps;
+    if (s.validator && every > 0 && (s.state.step % every == 0 || s.state.step == 1) && !sig) {
+      const fs::path video = s.validator->render(s.m, s.state.step, s.run_dir / "validation");
+      spdlog::info("validation: {}", video.string());
+    }
+    if (sig) {
+      bar.finish();
+      spdlog::warn("stopped by {} at step {}; resume with --resume auto", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                   s.state.step);
+      result.exit_code = sig == SIGINT ? 130 : 143;
+      result.step = s.state.step;
+      result.last_checkpoint = s.last_checkpoint;
+      return result;
+    }
+  }
+  bar.finish();
+  s.write_final(s.run_dir / "final");
+  result.step = s.state.step;
+  result.final_model = s.run_dir / "final";
+  result.last_checkpoint = s.last_checkpoint;
+  spdlog::info("done: {} steps; model folder {}", s.state.step, result.final_model.string());
+  return result;
+}
+
+}  // namespace hallo::trainer

@@ -1,0 +1,50 @@
+#pragma once
+// The training loop of `hallo train`, top to bottom: set up (models, trainable set,
+// optimizer, schedule, RNG, or everything from a checkpoint), then per step draw
+// the micro-batches and their random numbers, run the shared optimisation step,
+// log, checkpoint, validate; stop cleanly on SIGINT/SIGTERM.
+//
+// Determinism: on CPU the same config, data and seed give the same bits, and a run
+// resumed from a checkpoint continues exactly as the uninterrupted run would have
+// (weights, optimizer, RNG and data position are all in the checkpoint).
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "trainer/batch_source.h"
+#include "trainer/train_config.h"
+#include "trainer/validator.h"
+
+namespace hallo::trainer {
+
+struct TrainOptions {
+  std::filesystem::path run_dir;  // empty: <output_dir>/<exp_name>
+  std::string resume;             // "" (fresh), "auto" (newest complete checkpoint, if any), or a checkpoint folder
+  bool dry_run = false;           // print the plan, train nothing
+  nlohmann::json audio_info;      // audio feature settings of the shards (for model folders)
+  std::filesystem::path wav2vec2; // the wav2vec2 the shards were made with, linked into model folders
+};
+
+struct TrainResult {
+  int exit_code = 0;  // 0 done, 130 / 143 stopped by SIGINT / SIGTERM (after saving)
+  int64_t step = 0;
+  std::filesystem::path run_dir, final_model, last_checkpoint;
+};
+
+class Trainer {
+ public:
+  // `validator` may be null (no validation videos).
+  Trainer(TrainConfig config, TrainOptions options, std::unique_ptr<BatchSource> data,
+          std::unique_ptr<Validator> validator);
+  ~Trainer();
+  TrainResult run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The run folder a config and options imply.
+std::filesystem::path run_dir_of(const TrainConfig& c, const TrainOptions& o);
+
+}  // namespace hallo::trainer
