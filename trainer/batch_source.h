@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class BatchSource {
   virtual DataShape shape() const = 0;
   virtual size_t size() const = 0;             // clips this rank samples from
   virtual std::vector<std::string> bad_clips() const { return {}; }  // messages naming shard and clip
+  // A fixed batch from held-out clips (never trained on), the same at every call;
+  // nullopt when the source has none. The trainer tracks its loss with fixed noise.
+  virtual std::optional<TrainBatch> heldout_batch(int batch_size) { return std::nullopt; }
   virtual std::string describe() const = 0;
 };
 

@@ -259,7 +259,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
   }
   if (f.has("val")) {
     JsonFields g = f.object("val");
-    reject_unknown(g, "val.", {"validation_steps", "shards", "clip", "inference_steps", "cfg_scale"});
+    reject_unknown(g, "val.", {"validation_steps", "shards", "clip", "inference_steps", "cfg_scale", "loss_steps"});
     auto& v = c.val;
     v.validation_steps = g.get_or<int>("validation_steps", v.validation_steps);
     v.shards = g.get_or<std::string>("shards", v.shards);
@@ -269,6 +269,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     }
     v.inference_steps = g.get_or<int>("inference_steps", v.inference_steps);
     v.cfg_scale = g.get_or<double>("cfg_scale", v.cfg_scale);
+    v.loss_steps = g.get_or<int>("loss_steps", v.loss_steps);
   }
   if (f.has("model")) {
     JsonFields g = f.object("model");
@@ -368,7 +369,8 @@ void TrainConfig::validate(const std::string& where) const {
   if (noise_offset < 0 || snr_gamma < 0) fail_at(where, "noise_offset and snr_gamma must be >= 0");
   if (checkpointing_steps < 0 || checkpoints_total_limit < 1)
     fail_at(where, "checkpointing_steps must be >= 0 and checkpoints_total_limit >= 1");
-  if (val.validation_steps < 0 || val.inference_steps < 1) fail_at(where, "val.validation_steps >= 0, inference_steps >= 1");
+  if (val.validation_steps < 0 || val.inference_steps < 1 || val.loss_steps < 0)
+    fail_at(where, "val.validation_steps and val.loss_steps must be >= 0, inference_steps >= 1");
   if (stage == 2 && trainable_para.empty()) fail_at(where, "trainable_para is empty: stage 2 would train nothing");
   if (!resume_from_checkpoint.empty() && resume_from_checkpoint != "latest")
     fail_at(where, "resume_from_checkpoint: only 'latest' is read from the config; pass --resume DIR for a folder");
@@ -412,7 +414,7 @@ nlohmann::json TrainConfig::to_json() const {
                  {"adam_epsilon", s.adam_epsilon},
                  {"max_consecutive_nonfinite", s.max_consecutive_nonfinite}};
   j["val"] = {{"validation_steps", val.validation_steps}, {"shards", val.shards}, {"clip", val.clip},
-              {"inference_steps", val.inference_steps}, {"cfg_scale", val.cfg_scale}};
+              {"inference_steps", val.inference_steps}, {"cfg_scale", val.cfg_scale}, {"loss_steps", val.loss_steps}};
   j["model"] = {{"unet", model.unet}, {"vae", model.vae}, {"face_locator", model.face_locator},
                 {"audioproj", model.audioproj}, {"init_seed", model.init_seed}};
   j["quirks"] = {{"average_mse_before_snr_weighting", q.average_mse_before_snr_weighting},

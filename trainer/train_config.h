@@ -89,6 +89,9 @@ struct ValidationConfig {
   std::string shards;
   std::string clip;
   int inference_steps = 40;  // upstream key at top level, kept there too
+  // Loss on a fixed held-out batch with fixed noise every this many steps (0: never),
+  // logged as heldout_loss: a learning curve without the noise of the training loss.
+  int loss_steps = 100;
   double cfg_scale = 3.5;
 };
 

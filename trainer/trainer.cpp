@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <map>
+#include <optional>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -85,12 +86,15 @@ struct Trainer::Impl {
   TrainerState state;
   bool resumed = false;
   fs::path last_checkpoint;
+  std::optional<MicroBatch> heldout;  // fixed batch, noise and timesteps; all conditions on
 
   void print_plan(const DataShape& shape);
   void setup(const std::optional<fs::path>& resume_from);
   void write_run_files(const ModelBundle* bundle);
   std::vector<MicroBatch> next_micro_batches();
-  void log_step(RunLog& log, const StepReport& r, double seconds, int64_t samples);
+  DrawShape draw_shape(const TrainBatch& b) const;
+  double heldout_loss();
+  void log_step(RunLog& log, const StepReport& r, double seconds, int64_t samples, std::optional<double> heldout);
   fs::path save_checkpoint(CheckpointStore& store);
   void write_final(const fs::path& dir);
 };
@@ -214,6 +218,14 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   }
   if (latents_stored && !validator) m.vae = nullptr;  // nothing left to encode or decode
 
+  if (auto hb = data->heldout_batch(cfg.data.train_bs); hb && cfg.val.loss_steps > 0) {
+    MicroBatch mb;
+    mb.batch = std::move(*hb);
+    StepRng fixed(cfg.seed ^ 0x68656c64ull, 0);
+    mb.draws = fixed.draw(draw_shape(mb.batch));
+    heldout = std::move(mb);  // decisions: every condition kept
+  }
+
   write_run_files(bundle ? &*bundle : nullptr);
 }
 
@@ -251,37 +263,48 @@ void Trainer::Impl::write_run_files(const ModelBundle* bundle) {
                 {"sample_rate", cfg.data.sample_rate}};
 }
 
+DrawShape Trainer::Impl::draw_shape(const TrainBatch& b) const {
+  DrawShape ds;
+  ds.stage = cfg.stage;
+  ds.batch = b.batch();
+  ds.frames = b.frames();
+  ds.ref_frames = b.ref_frames();
+  ds.num_train_timesteps = m.schedule.num_train_timesteps();
+  if (b.target_mean.defined()) {
+    ds.channels = b.target_mean.size(2);
+    ds.height = b.target_mean.size(3);
+    ds.width = b.target_mean.size(4);
+  } else {
+    const auto vc = m.vae->config();
+    const int64_t down = int64_t{1} << (vc.block_out_channels.size() - 1);
+    ds.channels = vc.latent_channels;
+    ds.height = b.target_pixels.size(3) / down;
+    ds.width = b.target_pixels.size(4) / down;
+  }
+  return ds;
+}
+
 std::vector<MicroBatch> Trainer::Impl::next_micro_batches() {
   std::vector<MicroBatch> micro;
   const DropoutRatios ratios{cfg.uncond_ratio, cfg.uncond_img_ratio, cfg.uncond_audio_ratio, cfg.start_ratio};
   for (int g = 0; g < cfg.solver.gradient_accumulation_steps; ++g) {
     MicroBatch mb;
     mb.batch = data->next(cfg.data.train_bs);
-    DrawShape ds;
-    ds.stage = cfg.stage;
-    ds.batch = mb.batch.batch();
-    ds.frames = mb.batch.frames();
-    ds.ref_frames = mb.batch.ref_frames();
-    ds.num_train_timesteps = m.schedule.num_train_timesteps();
-    if (mb.batch.target_mean.defined()) {
-      ds.channels = mb.batch.target_mean.size(2);
-      ds.height = mb.batch.target_mean.size(3);
-      ds.width = mb.batch.target_mean.size(4);
-    } else {
-      const auto vc = m.vae->config();
-      const int64_t down = int64_t{1} << (vc.block_out_channels.size() - 1);
-      ds.channels = vc.latent_channels;
-      ds.height = mb.batch.target_pixels.size(3) / down;
-      ds.width = mb.batch.target_pixels.size(4) / down;
-    }
-    mb.draws = rng->draw(ds);
+    mb.draws = rng->draw(draw_shape(mb.batch));
     mb.decisions = decide(cfg.stage, ratios, mb.draws.uniforms);
     micro.push_back(std::move(mb));
   }
   return micro;
 }
 
-void Trainer::Impl::log_step(RunLog& log, const StepReport& r, double seconds, int64_t samples) {
+double Trainer::Impl::heldout_loss() {
+  at::NoGradGuard no_grad;
+  const auto r = forward_loss(m, settings, heldout->batch, heldout->draws, heldout->decisions);
+  return r.terms.loss.item<double>();
+}
+
+void Trainer::Impl::log_step(RunLog& log, const StepReport& r, double seconds, int64_t samples,
+                             std::optional<double> held) {
   std::vector<std::pair<std::string, double>> s = {{"loss", r.loss},
                                                    {"lr", r.lr},
                                                    {"grad_norm", r.grad_norm},
@@ -290,6 +313,7 @@ void Trainer::Impl::log_step(RunLog& log, const StepReport& r, double seconds, i
                                                    {"samples_per_s", seconds > 0 ? samples / seconds : 0},
                                                    {"peak_rss_gib", peak_rss_gib()},
                                                    {"skipped", r.applied ? 0.0 : 1.0}};
+  if (held) s.emplace_back("heldout_loss", *held);
   // Loss per timestep bucket (tenths of the schedule): which noise levels are learnt.
   std::map<int, std::pair<double, int>> buckets;
   const int per = std::max(1, m.schedule.num_train_timesteps() / 10);
@@ -369,6 +393,11 @@ TrainResult Trainer::run() {
   auto last_print = std::chrono::steady_clock::now();
   const auto start = last_print;
   const int64_t first_step = s.state.step;
+  if (s.heldout && !s.resumed) {
+    const double h = s.heldout_loss();
+    log.write(0, {{"heldout_loss", h}});
+    spdlog::info("held-out loss before training: {:.5f}", h);
+  }
 
   while (s.state.step < max_steps) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -396,7 +425,9 @@ TrainResult Trainer::run() {
     } else {
       s.state.consecutive_nonfinite = 0;
     }
-    s.log_step(log, r, secs, samples_per_step);
+    std::optional<double> held;
+    if (s.heldout && (s.state.step % s.cfg.val.loss_steps == 0 || s.state.step == max_steps)) held = s.heldout_loss();
+    s.log_step(log, r, secs, samples_per_step, held);
     bar.set_suffix(fmt::format("loss {:.4f} lr {:.2e} {:.2f} samples/s", r.loss, r.lr, samples_per_step / secs));
     bar.update(static_cast<uint64_t>(s.state.step));
     const auto now = std::chrono::steady_clock::now();
@@ -404,8 +435,8 @@ TrainResult Trainer::run() {
       last_print = now;
       const double done = std::chrono::duration<double>(now - start).count();
       const double eta = done / static_cast<double>(s.state.step - first_step) * static_cast<double>(max_steps - s.state.step);
-      spdlog::info("step {}/{} loss {:.5f} lr {:.3g} grad_norm {:.4g} {:.2f} s/step ETA {:.0f} s", s.state.step, max_steps,
-                   r.loss, r.lr, r.grad_norm, secs, eta);
+      spdlog::info("step {}/{} loss {:.5f} lr {:.3g} grad_norm {:.4g} {:.2f} s/step ETA {:.0f} s{}", s.state.step, max_steps,
+                   r.loss, r.lr, r.grad_norm, secs, eta, held ? fmt::format(" held-out loss {:.5f}", *held) : "");
     }
 
     const int sig = stop.received();

@@ -113,7 +113,8 @@ SamplerBase::SamplerBase(std::shared_ptr<const ShardReader> reader, SamplerConfi
   std::vector<size_t> eligible;
   size_t excluded = 0;
   for (size_t i = 0; i < clips.size(); ++i) {
-    if (cfg_.exclude_ids.count(clips[i].clip_id)) {
+    if (cfg_.exclude_ids.count(clips[i].clip_id) ||
+        (!cfg_.only_ids.empty() && !cfg_.only_ids.count(clips[i].clip_id))) {
       ++excluded;
       continue;
     }

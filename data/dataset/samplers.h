@@ -32,6 +32,7 @@ struct SamplerConfig {
   int n_sample_frames = 14, n_motion_frames = 2, audio_radius = 2;  // stage 2
   int height = 0, width = 0;  // 0 = as stored (all clips must agree); else resize
   std::set<std::string> exclude_ids;  // clip ids never sampled (e.g. a held-out validation clip)
+  std::set<std::string> only_ids;     // non-empty: sample these clips only
 };
 
 // Where a sampler is in its stream: enough to continue it exactly after a restart.

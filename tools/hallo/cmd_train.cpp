@@ -36,15 +36,18 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
     if (o->max_steps > 0) cfg.solver.max_train_steps = static_cast<int>(o->max_steps);
 
     trainer::ShardSourceOptions so = trainer::shard_source_options(cfg);
+    if (cfg.data.shards.empty()) fail_at(o->config, "data.shards lists no shard directory");
     std::unique_ptr<trainer::Validator> validator;
-    if (cfg.val.validation_steps > 0 && !o->dry_run) {
-      if (cfg.data.shards.empty()) fail_at(o->config, "data.shards lists no shard directory");
+    if (cfg.val.validation_steps > 0 || cfg.val.loss_steps > 0) {
+      // One held-out clip: the validation videos and the held-out loss use it, training never does.
       const fs::path vdir = cfg.val.shards.empty() ? fs::path(cfg.data.shards.front()) : fs::path(cfg.val.shards);
+      if (!fs::is_directory(vdir)) fail_at(vdir.string(), "no such shard directory (val.shards / data.shards)");
       const std::string id = trainer::validation_clip_id(vdir, cfg.val.clip);
-      // A validation clip inside a training directory is held out of training.
       for (const auto& d : cfg.data.shards)
         if (fs::exists(d) && fs::equivalent(d, vdir)) so.sampler.exclude_ids.insert(id);
-      validator = std::make_unique<trainer::ShardValidator>(cfg, vdir, id);
+      so.heldout_dir = vdir.string();
+      so.heldout_id = id;
+      if (cfg.val.validation_steps > 0 && !o->dry_run) validator = std::make_unique<trainer::ShardValidator>(cfg, vdir, id);
     }
     auto source = std::make_unique<trainer::ShardSource>(so);
 

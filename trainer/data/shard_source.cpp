@@ -76,6 +76,28 @@ ShardSource::ShardSource(ShardSourceOptions o) : o_(std::move(o)) {
                                  "stored at the training size)");
   use_latents_ = o_.latents != "vae" && latent > 0;
   shape_.latent_channels = use_latents_ ? latent : 0;
+
+  if (!o_.heldout_id.empty()) {
+    heldout_ = std::make_unique<Dir>();
+    heldout_->path = o_.heldout_dir;
+    heldout_->reader = std::make_shared<data::ShardReader>(o_.heldout_dir);
+    data::SamplerConfig hc = o_.sampler;
+    hc.seed ^= 0x686f6c646f7574ull;  // its own stream
+    hc.rank = 0;
+    hc.world_size = 1;
+    hc.exclude_ids.clear();
+    hc.only_ids = {o_.heldout_id};
+    if (o_.stage == 1) heldout_->s1 = std::make_unique<data::Stage1Sampler>(heldout_->reader, hc);
+    else heldout_->s2 = std::make_unique<data::Stage2Sampler>(heldout_->reader, hc);
+    if (use_latents_ && heldout_->base().latent_channels() != latent)
+      fail_at(o_.heldout_dir, "the held-out clip '{}' carries no VAE latents like the training clips", o_.heldout_id);
+  }
+}
+
+std::optional<TrainBatch> ShardSource::heldout_batch(int batch_size) {
+  if (!heldout_) return std::nullopt;
+  if (!heldout_cache_) heldout_cache_ = next_from(*heldout_, batch_size);
+  return heldout_cache_;
 }
 
 ShardSource::~ShardSource() = default;

@@ -21,6 +21,8 @@ struct ShardSourceOptions {
   int stage = 2;
   data::SamplerConfig sampler;
   std::string latents = "auto";  // auto | shards | vae (see DataConfig::latents)
+  // Held-out clip for the fixed evaluation batch (exclude it from `sampler` too).
+  std::string heldout_dir, heldout_id;
 };
 
 // Sampler settings a training config implies for one rank.
@@ -37,6 +39,7 @@ class ShardSource : public BatchSource {
   DataShape shape() const override { return shape_; }
   size_t size() const override;
   std::vector<std::string> bad_clips() const override;
+  std::optional<TrainBatch> heldout_batch(int batch_size) override;
   std::string describe() const override;
   size_t total_clips() const;  // clips in the directories (all ranks)
 
@@ -45,6 +48,8 @@ class ShardSource : public BatchSource {
   TrainBatch next_from(Dir& d, int batch_size);
   ShardSourceOptions o_;
   std::vector<std::unique_ptr<Dir>> dirs_;
+  std::unique_ptr<Dir> heldout_;
+  std::optional<TrainBatch> heldout_cache_;
   DataShape shape_;
   bool use_latents_ = false;
   uint64_t batches_ = 0;

@@ -1,0 +1,128 @@
+// Training configs: upstream's keys and defaults, errors that name the key and the
+// file, warnings for upstream keys that are not implemented, --set overrides, and
+// the configs shipped in configs/train/.
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/config_file.h"
+#include "tests/common/error_message.h"
+#include "tests/common/temp_dir.h"
+#include "trainer/train_config.h"
+
+namespace hallo::trainer {
+namespace {
+
+TrainConfig parse(const std::string& yaml) { return TrainConfig::from_json(parse_yaml(yaml, "test.yaml"), "test.yaml"); }
+
+// Runs fn and returns what it logged.
+template <typename Fn>
+std::string captured_log(Fn&& fn) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  auto old = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  fn();
+  spdlog::set_default_logger(old);
+  return out.str();
+}
+
+TEST(TrainConfig, PresetsCarryUpstreamValues) {
+  const TrainConfig s1 = TrainConfig::stage1(), s2 = TrainConfig::stage2();
+  EXPECT_EQ(s1.data.train_bs, 8);
+  EXPECT_EQ(s2.data.train_bs, 4);
+  EXPECT_EQ(s2.data.n_sample_frames, 14);
+  EXPECT_EQ(s2.data.n_motion_frames, 2);
+  EXPECT_DOUBLE_EQ(s1.solver.learning_rate, 1e-5);
+  EXPECT_EQ(s1.solver.max_train_steps, 30000);
+  EXPECT_FALSE(s1.solver.gradient_checkpointing);
+  EXPECT_TRUE(s2.solver.gradient_checkpointing);
+  EXPECT_DOUBLE_EQ(s1.uncond_ratio, 0.1);
+  EXPECT_DOUBLE_EQ(s2.uncond_img_ratio, 0.05);
+  EXPECT_DOUBLE_EQ(s2.noise_offset, 0.05);
+  EXPECT_DOUBLE_EQ(s2.snr_gamma, 5.0);
+  // Training forces scaled_linear; validation keeps the yaml's "linear" (upstream).
+  EXPECT_EQ(s2.train_scheduler().beta_schedule, sched::BetaSchedule::ScaledLinear);
+  EXPECT_EQ(s2.validation_scheduler().beta_schedule, sched::BetaSchedule::Linear);
+  EXPECT_EQ(s2.train_scheduler().prediction_type, sched::PredictionType::VPrediction);
+  EXPECT_TRUE(s2.train_scheduler().rescale_betas_zero_snr);
+}
+
+TEST(TrainConfig, UnknownKeysAreErrorsNamingKeyAndFile) {
+  auto msg = test::error_message([] { parse("stage: 2\nsolver:\n  learnin_rate: 1e-4\n"); });
+  EXPECT_NE(msg.find("test.yaml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("solver.learnin_rate"), std::string::npos) << msg;
+  msg = test::error_message([] { parse("stage: 1\nbogus: 3\n"); });
+  EXPECT_NE(msg.find("unknown key 'bogus'"), std::string::npos) << msg;
+  msg = test::error_message([] { parse("stage: 2\ndata:\n  train_meta_paths: [a.json]\n"); });
+  EXPECT_NE(msg.find("data.shards"), std::string::npos) << msg;
+  msg = test::error_message([] { parse("stage: 3\n"); });
+  EXPECT_NE(msg.find("'stage' must be 1 or 2"), std::string::npos) << msg;
+  msg = test::error_message([] { parse("stage: 2\nsolver:\n  lr_scheduler: exponential\n"); });
+  EXPECT_NE(msg.find("lr_scheduler"), std::string::npos) << msg;
+  msg = test::error_message([] { parse("stage: 2\nquirks:\n  tile_rows: true\n"); });
+  EXPECT_NE(msg.find("quirks.tile_rows"), std::string::npos) << msg;
+}
+
+TEST(TrainConfig, UnimplementedUpstreamKeysWarnWithTheReason) {
+  const std::string log = captured_log([] {
+    parse("stage: 2\nuncond_ia_ratio: 0.05\nsolver:\n  use_8bit_adam: true\n  "
+          "enable_xformers_memory_efficient_attention: true\nweight_dtype: fp16\n");
+  });
+  EXPECT_NE(log.find("uncond_ia_ratio' is ignored: upstream never reads it"), std::string::npos) << log;
+  EXPECT_NE(log.find("use_8bit_adam"), std::string::npos) << log;
+  EXPECT_NE(log.find("xformers"), std::string::npos) << log;
+  EXPECT_NE(log.find("weight_dtype: fp16"), std::string::npos) << log;
+}
+
+TEST(TrainConfig, OverridesAndCompatSwitch) {
+  nlohmann::json j = parse_yaml("stage: 2\nsolver:\n  learning_rate: 1e-5\n", "t");
+  apply_override(j, "solver.learning_rate=2e-5", "t");
+  apply_override(j, "data.shards=[a, b]", "t");
+  apply_override(j, "quirks.tile_reference_rows=true", "t");
+  const TrainConfig c = TrainConfig::from_json(j, "t");
+  EXPECT_DOUBLE_EQ(c.solver.learning_rate, 2e-5);
+  EXPECT_EQ(c.data.shards, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(c.quirks.tile_reference_rows);
+  EXPECT_FALSE(c.quirks.average_mse_before_snr_weighting);
+  EXPECT_NE(test::error_message([&] { apply_override(j, "no_equals_sign", "t"); }).find("KEY=VALUE"), std::string::npos);
+
+  const TrainConfig compat = parse("stage: 2\nupstream_compat: true\nquirks:\n  tile_reference_rows: false\n");
+  EXPECT_TRUE(compat.quirks.average_mse_before_snr_weighting);
+  EXPECT_TRUE(compat.quirks.reentrant_checkpoint_grads);
+  EXPECT_TRUE(compat.quirks.four_zero_motion_frames);
+  EXPECT_FALSE(compat.quirks.tile_reference_rows);  // an explicit quirk wins
+  // Stage-2-only quirks do not apply in stage 1.
+  const TrainConfig s1 = parse("stage: 1\nupstream_compat: true\n");
+  EXPECT_FALSE(s1.effective_quirks().average_mse_before_snr_weighting);
+}
+
+TEST(TrainConfig, ResolvedConfigRoundTrips) {
+  const TrainConfig c = parse("stage: 2\nsolver:\n  learning_rate: 3e-4\n  lr_scheduler: cosine\ndata:\n  shards: [x]\n");
+  const TrainConfig again = TrainConfig::from_json(c.to_json(), "resolved");
+  EXPECT_EQ(again.to_json(), c.to_json());
+}
+
+TEST(TrainConfig, ShippedConfigsParse) {
+  const std::filesystem::path dir = std::filesystem::path(HALLO_SOURCE_DIR) / "configs" / "train";
+  for (const char* f : {"stage1.yaml", "stage2.yaml", "tiny_stage1.yaml", "tiny_stage2.yaml"}) {
+    const TrainConfig c = TrainConfig::load(dir / f);
+    EXPECT_FALSE(c.data.shards.empty()) << f;
+    EXPECT_FALSE(c.upstream_compat) << f;
+  }
+  const TrainConfig s2 = TrainConfig::load(dir / "stage2.yaml");
+  EXPECT_EQ(s2.data.train_width, 512);
+  EXPECT_EQ(s2.data.train_bs, 4);
+  EXPECT_DOUBLE_EQ(s2.solver.learning_rate, 1e-5);
+  EXPECT_EQ(s2.solver.max_train_steps, 30000);
+  EXPECT_TRUE(s2.quirks.skip_motion_in_plain_blocks);
+  EXPECT_FALSE(s2.quirks.reentrant_checkpoint_grads);
+  const TrainConfig s1 = TrainConfig::load(dir / "stage1.yaml");
+  EXPECT_EQ(s1.data.train_bs, 8);
+}
+
+}  // namespace
+}  // namespace hallo::trainer
