@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end demo of what exists today: weight I/O, one animated clip checked
 # against upstream, and the data pipeline (synth -> prepare -> shards).
-# Later issues extend this into train -> animate -> eval.
+# then tiny two-stage training on those shards; later issues add animate -> eval.
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,9 +59,26 @@ if "$HALLO" synth --help >/dev/null 2>&1; then
   fi
 fi
 
+if [ -d "$OUT/shards" ]; then
+  heldout() {  # held-out loss before and after training, from the run's scalar log
+    python3 -c 'import json,sys; h=[json.loads(l) for l in open(sys.argv[1]) if "heldout_loss" in l]; print(f"held-out loss {h[0][\"heldout_loss\"]:.4f} (step {h[0][\"step\"]}) -> {h[-1][\"heldout_loss\"]:.4f} (step {h[-1][\"step\"]})")' "$1/scalars.jsonl"
+  }
+  step "10. Train tiny stage 1 on the shards (random tiny networks, CPU)"
+  "$HALLO" train --config "$ROOT/configs/train/tiny_stage1.yaml" --set "data.shards=[$OUT/shards]" \
+    --set val.loss_steps=20 --out "$OUT/stage1" --max-steps 60
+  heldout "$OUT/stage1"
+
+  step "11. Train tiny stage 2 from stage 1's model folder (audio + motion modules)"
+  "$HALLO" train --config "$ROOT/configs/train/tiny_stage2.yaml" --set "data.shards=[$OUT/shards]" \
+    --set "stage1_ckpt_dir=$OUT/stage1/final" --set "vae_model_path=$OUT/stage1/final/vae" \
+    --set val.loss_steps=20 --set val.validation_steps=40 --out "$OUT/stage2" --max-steps 40
+  heldout "$OUT/stage2"
+  ls "$OUT/stage2/final" "$OUT/stage2/validation"
+fi
+
 step "Coming next"
 cat <<TXT
-  hallo train (stage 1, stage 2, identity fine-tuning) on these shards   (next issues)
-  hallo animate (long audio, mp4 out) on top of the one-clip pipeline
+  hallo animate (long audio, mp4 out) with these model folders, and a demo that proves lip sync
   hallo eval (FID / FVD / Sync)
+  multi-GPU training, identity fine-tuning
 TXT

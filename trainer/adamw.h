@@ -1,14 +1,16 @@
 #pragma once
-// AdamW with exactly torch 1.13's single-tensor update (torch.optim.AdamW, amsgrad
-// off), so one step reproduces upstream to the bit on CPU:
+// AdamW with torch 1.13's update (torch.optim.AdamW, amsgrad off):
 //   p *= 1 - lr * wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // with a per-parameter step count t; parameters without a gradient are skipped
 // entirely (no decay, no state), as torch does.
 //
-// Written here rather than taken from torch::optim::AdamW (same formula) because
-// the trainer needs the state as plain named tensors: saved in safetensors next to
-// the weights, and (multi-GPU issue) partitioned across ranks.
+// One fused pass per parameter on the CPU (reads p, g, m, v once; torch's op-by-op
+// loop makes eight passes, ~8 s per step for Hallo's 0.5 G trained values here);
+// the same formula, so it agrees with torch to float rounding (tests: 1e-6). Other
+// devices use the op-by-op form. Written here rather than taken from
+// torch::optim::AdamW because the trainer needs the state as plain named tensors:
+// saved in safetensors next to the weights, and (multi-GPU issue) partitioned.
 #include <ATen/core/Tensor.h>
 
 #include <map>

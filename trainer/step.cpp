@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "core/error.h"
@@ -203,9 +204,12 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
   o.trainable->zero_grad();
   const double ga = static_cast<double>(micro.size());
   bool loss_finite = true;
+  using clock = std::chrono::steady_clock;
+  auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
   for (size_t i = 0; i < micro.size(); ++i) {
     const auto& mb = micro[i];
     o.reducer->begin_backward(i + 1 == micro.size());
+    const auto t0 = clock::now();
     ForwardResult r = forward_loss(m, s, mb.batch, mb.draws, mb.decisions, i == 0 ? rec : nullptr);
     const double loss = r.terms.loss.item<double>();
     loss_finite &= std::isfinite(loss);
@@ -217,8 +221,12 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
     }
     // accelerate's backward: (loss / gradient_accumulation_steps).backward(). Every
     // micro-step runs backward even when the loss is not finite, so that ranks stay in step.
+    report.forward_s += secs(t0);
+    const auto t1 = clock::now();
     (micro.size() == 1 ? r.terms.loss : r.terms.loss / ga).backward();
+    report.backward_s += secs(t1);
   }
+  const auto t2 = clock::now();
   o.reducer->finish();
   if (observer) observer->on_gradients(*o.trainable);
   const ClipResult clip = clip_grad_norm(params, o.max_grad_norm);
@@ -233,6 +241,7 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
   }
   o.optimizer->step(params, lr);
   o.trainable->zero_grad();
+  report.update_s = secs(t2);
   return report;
 }
 

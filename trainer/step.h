@@ -81,6 +81,7 @@ struct StepReport {
   std::vector<double> sample_losses;    // weighted per-sample losses, all micro-batches
   std::vector<int64_t> sample_timesteps;
   std::vector<StepDecisions> decisions;
+  double forward_s = 0, backward_s = 0, update_s = 0;  // wall time of the phases
 };
 
 struct Optimization {

@@ -310,6 +310,9 @@ void Trainer::Impl::log_step(RunLog& log, const StepReport& r, double seconds, i
                                                    {"grad_norm", r.grad_norm},
                                                    {"clip_coef", r.clip_coef},
                                                    {"step_time_s", seconds},
+                                                   {"forward_s", r.forward_s},
+                                                   {"backward_s", r.backward_s},
+                                                   {"update_s", r.update_s},
                                                    {"samples_per_s", seconds > 0 ? samples / seconds : 0},
                                                    {"peak_rss_gib", peak_rss_gib()},
                                                    {"skipped", r.applied ? 0.0 : 1.0}};

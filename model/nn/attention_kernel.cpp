@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "model/nn/attention_recompute.h"
+#include "model/nn/attention_small.h"
 #include "model/nn/debug.h"
 #include <cmath>
 #include <cstdlib>
@@ -67,10 +69,17 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 #else
   if (b == AttentionBackend::Sdpa) b = AttentionBackend::Chunked;
 #endif
-  const auto kt = k.transpose(1, 2);
   const int64_t n = q.size(0), lq = q.size(1), lk = k.size(1);
   const int64_t es = static_cast<int64_t>(q.element_size());
+  const bool fp32_cpu = q.scalar_type() == at::kFloat && q.device().is_cpu();
+  // Many short sequences (motion modules): one kernel instead of a BLAS call per sequence.
+  if (b != AttentionBackend::Math && !s.upstream_op_order && fp32_cpu && lq <= kSmallAttentionMaxLen &&
+      lk <= kSmallAttentionMaxLen)
+    return small_attention(q, k, v, scale);
+  const auto kt = k.transpose(1, 2);
   if (b == AttentionBackend::Math || n * lq * lk * es <= s.score_budget_bytes) return math_block(q, kt, v, scale);
+  const bool grad = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  if (grad && !s.upstream_op_order) return recompute_attention(q, k, v, scale, s.grad_score_budget_bytes);
   // Chunks of query rows whose [N, rows, Lk] scores fit the budget, but never fewer
   // than 16 rows: with huge N*Lk (64x64 latents, 16 frames, reference tokens) the
   // budget alone would give 1-2 rows per bmm and call overhead would dominate.

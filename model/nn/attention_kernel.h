@@ -17,6 +17,10 @@ struct AttentionSettings {
   // Per chunk of the math path. Small chunks stay in cache: 8 MiB measured fastest on the
   // full-size UNet3D (51 s vs 56 s at 64 MiB) and equal on the UNet2D (bench/RESULTS.md).
   int64_t score_budget_bytes = int64_t{8} << 20;
+  // The same with gradients (model/nn/attention_recompute.h): backward holds about three
+  // chunks of this size; larger chunks make BLAS efficient for the short head dims
+  // (measured on the stage-2 anchor: 32-row chunks ran at ~28 GFLOP/s).
+  int64_t grad_score_budget_bytes = int64_t{64} << 20;
   // Scores as diffusers computes them, baddbmm(zeros, q, k^T, beta=0, alpha=scale),
   // also without gradients (the goldens). Off: bmm then an in-place scale, which skips
   // zero-filling the score matrix; it differs from baddbmm by float rounding only.

@@ -186,6 +186,13 @@ try:
     check("corrupt clip: over the allowed fraction the run stops", r.returncode == 1 and "max_bad_clip_fraction" in r.stderr,
           r.stderr[-1500:])
 
+    # --- non-finite steps are skipped; K in a row stop the run, naming step, loss, parameter -
+    r = run("train", "--config", tiny1, *data, "--out", "nan", "--max-steps", "20", "--set", "noise_offset=1e39",
+            "--set", "val.loss_steps=0", "--set", "solver.max_consecutive_nonfinite=3")
+    check("non-finite: skipped, then stopped after 3 in a row", r.returncode == 1 and "step 1 skipped" in r.stderr and
+          "3 steps in a row" in r.stderr and "stopped at step 3" in r.stderr and "reference_unet." in r.stderr,
+          r.stderr[-1500:])
+
     # --- errors name the file -------------------------------------------------------------
     with open("bad.yaml", "w") as f:
         f.write("stage: 1\nsolver:\n  learnin_rate: 0.1\n")

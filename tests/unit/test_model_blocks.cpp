@@ -8,11 +8,15 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <tuple>
+#include <vector>
 
 #include "model/io/hf_config.h"
 #include "model/io/safetensors.h"
 #include "model/nn/attention.h"
 #include "model/nn/attention_kernel.h"
+#include "model/nn/attention_recompute.h"
+#include "model/nn/attention_small.h"
 #include "model/nn/embeddings.h"
 #include "model/nn/loader.h"
 #include "model/unet2d/unet_2d_condition.h"
@@ -89,6 +93,69 @@ TEST(Attention, ChunkedEqualsFullScoresAndNaivePerHead) {
   }
   auto ref = attn->out_proj->forward(at::cat(heads, 2));
   EXPECT_LT(rel_err(full, ref), 1e-5);
+}
+
+// Plain autograd attention: the reference both custom kernels must match, forward
+// and gradients (with a non-trivial upstream gradient so every term matters).
+namespace {
+struct AttnGrads {
+  at::Tensor out, dq, dk, dv;
+};
+template <class F>
+AttnGrads attn_with_grads(F&& f, const at::Tensor& q0, const at::Tensor& k0, const at::Tensor& v0, const at::Tensor& go) {
+  torch::AutoGradMode on(true);
+  auto q = q0.clone().requires_grad_(), k = k0.clone().requires_grad_(), v = v0.clone().requires_grad_();
+  auto out = f(q, k, v);
+  out.backward(go);
+  return {out.detach(), q.grad(), k.grad(), v.grad()};
+}
+at::Tensor naive_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+  return at::bmm((at::bmm(q, k.transpose(1, 2)) * scale).softmax(-1), v);
+}
+void expect_same_grads(const AttnGrads& a, const AttnGrads& b, double tol) {
+  EXPECT_LT(rel_err(a.out, b.out), tol);
+  EXPECT_LT(rel_err(a.dq, b.dq), tol);
+  EXPECT_LT(rel_err(a.dk, b.dk), tol);
+  EXPECT_LT(rel_err(a.dv, b.dv), tol);
+}
+}  // namespace
+
+TEST(Attention, SmallSequenceKernelMatchesAutogradForwardAndBackward) {
+  at::manual_seed(11);
+  const double scale = 1.0 / std::sqrt(40.0);
+  // Motion-module shapes (Lq = Lk = frames) and cross shapes with Lq != Lk, an odd
+  // head width, and large scores (softmax saturation must stay finite and exact).
+  for (auto [n, lq, lk, d, mag] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, double>>{
+           {300, 16, 16, 40, 1.0}, {7, 3, 64, 33, 1.0}, {5, 64, 2, 8, 1.0}, {9, 10, 10, 40, 30.0}}) {
+    auto q = at::randn({n, lq, d}) * mag, k = at::randn({n, lk, d}), v = at::randn({n, lk, d});
+    auto go = at::randn({n, lq, d});
+    auto ref = attn_with_grads([&](auto& a, auto& b, auto& c) { return naive_attention(a, b, c, scale); }, q, k, v, go);
+    auto got = attn_with_grads([&](auto& a, auto& b, auto& c) { return nn::small_attention(a, b, c, scale); }, q, k, v, go);
+    SCOPED_TRACE(testing::Message() << n << "x" << lq << "x" << lk << "x" << d << " mag " << mag);
+    expect_same_grads(got, ref, 2e-5);
+    EXPECT_TRUE(at::isfinite(got.dq).all().item<bool>());
+  }
+  // Non-contiguous inputs (head-split views) give the same result as contiguous ones.
+  auto base = at::randn({4, 16, 2, 8});
+  auto qv = base.permute({0, 2, 1, 3}).reshape({8, 16, 8});
+  auto qt = at::randn({8, 8, 16}).transpose(1, 2);  // strided view, not contiguous
+  torch::NoGradGuard ng;
+  EXPECT_LT(rel_err(nn::small_attention(qv, qt, qt, scale), naive_attention(qv, qt.contiguous(), qt.contiguous(), scale)), 2e-6);
+}
+
+TEST(Attention, RecomputeKernelMatchesAutogradInEveryChunking) {
+  at::manual_seed(12);
+  const double scale = 1.0 / std::sqrt(16.0);
+  auto q = at::randn({3, 70, 16}), k = at::randn({3, 90, 16}), v = at::randn({3, 90, 16});
+  auto go = at::randn({3, 70, 16});
+  auto ref = attn_with_grads([&](auto& a, auto& b, auto& c) { return naive_attention(a, b, c, scale); }, q, k, v, go);
+  // budget 1 byte: 16-row minimum -> 5 chunks with a ragged tail; huge budget: one chunk.
+  for (int64_t budget : {int64_t{1}, int64_t{3 * 40 * 90 * 4}, int64_t{1} << 30}) {
+    SCOPED_TRACE(budget);
+    auto got = attn_with_grads([&](auto& a, auto& b, auto& c) { return nn::recompute_attention(a, b, c, scale, budget); },
+                               q, k, v, go);
+    expect_same_grads(got, ref, 2e-5);
+  }
 }
 
 TEST(Loader, StrictErrorNamesEveryRenamedAndReshapedKey) {

@@ -1,0 +1,247 @@
+// Training-step benchmarks (random weights; the step of `hallo train`, trainer/step.h).
+//
+//  bench_train --tiny                 tiny stage-2 step (the goldens' widths, 128 px, 2 x (4+2)
+//                                     frames): seconds per step and samples/s
+//  bench_train --anchor               the anchor configuration: SD1.5 widths (reference
+//                                     UNet 860 M, denoising UNet 1.53 G, 702.5 M trainable),
+//                                     full-size VAE, audio 12 x 768, batch 1, 256^2, 8 + 2 motion
+//                                     frames; variants: gradient checkpointing on/off x latents
+//                                     encoded by the VAE on the fly / stored in the shards.
+// Every variant runs in its own process (its own peak RSS); the first step is a warm-up;
+// the median of the timed steps is reported with the ratio to upstream's anchor step
+// (172 s median, 18.8 GiB peak, measured with upstream's code on this machine class) and
+// to the first variant of this run.
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "bench/isolated_run.h"
+#include "core/runtime.h"
+#include "trainer/model_setup.h"
+#include "trainer/step.h"
+#include "trainer/step_rng.h"
+
+using namespace hallo;
+using namespace hallo::trainer;
+
+namespace {
+
+constexpr double kAnchorSeconds = 172.0, kAnchorGiB = 18.8;
+std::string g_profile;  // --profile: chrome trace of the last timed step
+std::string g_shapes;   // --profile-shapes: time per (op, input shapes) of the last timed step, as text
+
+// Aggregates the legacy profiler's push/pop events per (name, shapes): self time is not
+// separated, so nested ops count in their parents too; mm / bmm / conv are leaves.
+void write_shape_profile(const torch::autograd::profiler::thread_event_lists& lists, const std::string& path) {
+  std::map<std::string, std::pair<int, double>> agg;
+  for (const auto& list : lists) {
+    std::map<uint64_t, const torch::autograd::profiler::LegacyEvent*> open;
+    for (const auto& e : list) {
+      if (e.kindStr() == "push") open[e.handle()] = &e;
+      else if (e.kindStr() == "pop") {
+        auto it = open.find(e.handle());
+        if (it == open.end()) continue;
+        std::string key = it->second->name();
+        for (const auto& sh : it->second->shapes()) key += " " + c10::str(c10::IntArrayRef(sh));
+        auto& a = agg[key];
+        a.first += 1;
+        a.second += it->second->cpuElapsedUs(e) / 1e6;
+        open.erase(it);
+      }
+    }
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [k, v] : agg) rows.emplace_back(v.second, fmt::format("{:9.3f} s {:6d}  {}", v.second, v.first, k));
+  std::sort(rows.rbegin(), rows.rend());
+  std::ofstream out(path);
+  for (const auto& r : rows) out << r.second << "\n";
+}
+
+struct Case {
+  std::string name;
+  bool tiny = false;
+  bool checkpointing = true;
+  bool stored_latents = false;
+  int size = 256, frames = 8, motion = 2, batch = 1, steps = 2;
+};
+
+TrainConfig config_for(const Case& c) {
+  TrainConfig cfg = TrainConfig::stage2();
+  cfg.data.train_bs = c.batch;
+  cfg.data.train_width = cfg.data.train_height = c.size;
+  cfg.data.n_sample_frames = c.frames;
+  cfg.data.n_motion_frames = c.motion;
+  cfg.solver.gradient_checkpointing = c.checkpointing;
+  cfg.model.init_seed = 1;
+  if (c.tiny) {
+    cfg.model.unet = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}, {"cross_attention_dim", 40}};
+    cfg.model.vae = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}};
+    cfg.model.audioproj = {{"intermediate_dim", 64}, {"context_tokens", 8}};
+    cfg.unet_additional_kwargs["audio_attention_dim"] = 32;
+  } else {
+    cfg.model.vae = {{"block_out_channels", {128, 256, 512, 512}}, {"norm_num_groups", 32}};  // sd-vae-ft-mse
+  }
+  return cfg;
+}
+
+TrainBatch batch_for(const Case& c, const DataShape& shape, int64_t latent_channels) {
+  at::manual_seed(3);
+  const int64_t B = c.batch, F = c.frames, S = 1 + c.motion, H = c.size, h = H / 8;
+  TrainBatch b;
+  if (c.stored_latents) {
+    b.target_mean = at::randn({B, F, latent_channels, h, h});
+    b.target_std = at::rand({B, F, latent_channels, h, h}) * 0.1;
+    b.ref_mean = at::randn({B, S, latent_channels, h, h});
+    b.ref_std = at::rand({B, S, latent_channels, h, h}) * 0.1;
+  } else {
+    b.target_pixels = at::rand({B, F, 3, H, H}) * 2 - 1;
+    b.ref_pixels = at::rand({B, S, 3, H, H}) * 2 - 1;
+  }
+  b.face_region = (at::rand({B, 1, H, H}) > 0.5).to(at::kFloat).expand({-1, 3, -1, -1});
+  b.face_emb = at::randn({B, 512});
+  for (int l = 0; l < kMaskLevels; ++l) {
+    const int64_t s = h >> l;
+    b.full_mask[l] = at::rand({B, F, 1, s, s});
+    b.face_mask[l] = at::rand({B, F, 1, s, s});
+    b.lip_mask[l] = at::rand({B, F, 1, s, s});
+  }
+  b.audio = at::randn({B, F, 5, shape.audio_layers, shape.audio_dim});
+  return b;
+}
+
+// One case, in this process: build, one warm-up step, `steps` timed steps -> median seconds.
+double run_case(const Case& c, std::vector<double>* times) {
+  const TrainConfig cfg = config_for(c);
+  DataShape shape;
+  shape.audio_layers = c.tiny ? 4 : 12;
+  shape.audio_dim = c.tiny ? 32 : 768;
+  ModelBundle bundle = build_models(cfg, shape, /*need_vae=*/!c.stored_latents);
+  StepModels m;
+  m.net = bundle.net;
+  if (!c.stored_latents) m.vae = bundle.vae;
+  m.schedule = sched::NoiseSchedule(cfg.train_scheduler());
+  const StepSettings settings = step_settings(cfg);
+  apply_quirks(m.net, settings.quirks, c.motion);
+  TrainableSet trainable = TrainableSet::select(m.net, 2, cfg.trainable_para);
+  m.net->train();
+  m.net->reference_unet->eval();
+  m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false});
+  if (!c.stored_latents) bundle.vae = nullptr;
+  bundle.net = nullptr;
+  AdamW opt({});
+  LocalReducer reducer;
+  Optimization o{&trainable, &opt, &reducer, 1.0};
+  const TrainBatch b = batch_for(c, shape, 4);
+  StepRng rng(1, 0);
+  DrawShape ds;
+  ds.batch = c.batch;
+  ds.frames = c.frames;
+  ds.ref_frames = 1 + c.motion;
+  ds.height = ds.width = c.size / 8;
+  std::vector<double> t;
+  for (int i = 0; i <= c.steps; ++i) {
+    MicroBatch mb{b, rng.draw(ds), {}};  // every condition kept
+    std::ofstream trace;
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;
+    if (!g_profile.empty() && i == c.steps) {
+      trace.open(g_profile);
+      prof = std::make_unique<torch::autograd::profiler::RecordProfile>(trace);
+    }
+    const bool shapes = !g_shapes.empty() && i == c.steps;
+    if (shapes)
+      torch::autograd::profiler::enableProfilerLegacy(
+          torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, /*report_input_shapes=*/true));
+    const auto t0 = std::chrono::steady_clock::now();
+    const StepReport rep = optimization_step(m, settings, o, {mb}, 1e-5);
+    prof.reset();
+    if (shapes) write_shape_profile(torch::autograd::profiler::disableProfilerLegacy(), g_shapes);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (i > 0) t.push_back(s);  // step 0 warms up (and creates the AdamW state)
+    std::fprintf(stderr, "  %s step %d: %.2f s (forward %.1f, backward %.1f, clip + AdamW %.1f)\n", c.name.c_str(), i,
+                 s, rep.forward_s, rep.backward_s, rep.update_s);
+  }
+  if (times) *times = t;
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hallo training-step benchmarks"};
+  bool tiny = false, anchor = false;
+  int steps = 2, size = 256, frames = 8, motion = 2, tiny_steps = 10;
+  std::string variants = "ckpt-vae,ckpt-stored,nockpt-stored,nockpt-vae";
+  app.add_flag("--tiny", tiny, "tiny stage-2 step");
+  app.add_flag("--anchor", anchor, "the anchor configuration (full SD1.5 widths)");
+  app.add_option("--steps", steps, "timed steps per anchor variant (after one warm-up step)");
+  app.add_option("--tiny-steps", tiny_steps, "timed tiny steps");
+  app.add_option("--variants", variants, "anchor variants: ckpt|nockpt - vae|stored, comma separated");
+  app.add_option("--size", size, "anchor frame size");
+  app.add_option("--frames", frames, "anchor frames per clip");
+  app.add_option("--motion", motion, "anchor motion frames");
+  app.add_option("--profile", g_profile, "write a chrome trace of the last timed step here (slows it down)");
+  app.add_option("--profile-shapes", g_shapes, "write time per op and input shapes of the last timed step here");
+  CLI11_PARSE(app, argc, argv);
+  if (!tiny && !anchor) tiny = true;
+  const auto rt = configure_runtime();
+  spdlog::set_level(spdlog::level::warn);
+  fmt::print("threads: {}\n", rt.threads);
+
+  if (tiny) {
+    Case c;
+    c.name = "tiny stage 2";
+    c.tiny = true;
+    c.size = 128;
+    c.frames = 4;
+    c.batch = 2;
+    c.steps = tiny_steps;
+    std::vector<double> t;
+    const auto r = bench::run_isolated([&] { return run_case(c, &t); });
+    fmt::print("tiny stage-2 step (2 x (4+2) frames, 128 px, checkpointing on, VAE on the fly): median {:.3f} s, "
+               "{:.2f} samples/s, peak {:.2f} GiB\n",
+               r.seconds, c.batch / r.seconds, r.peak_gib);
+  }
+  if (anchor) {
+    fmt::print("anchor: batch 1, {}^2, {} + {} motion frames, fp32, standard AdamW; upstream {:.0f} s / {:.1f} GiB\n",
+               size, frames, motion, kAnchorSeconds, kAnchorGiB);
+    fmt::print("{:<16} {:>10} {:>10} {:>10} {:>12} {:>12}\n", "variant", "median s", "peak GiB", "vs anchor",
+               "mem vs anchor", "vs first");
+    double first = 0;
+    size_t start = 0;
+    while (start <= variants.size()) {
+      const size_t comma = variants.find(',', start);
+      const std::string v = variants.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      start = comma == std::string::npos ? variants.size() + 1 : comma + 1;
+      if (v.empty()) continue;
+      Case c;
+      c.name = v;
+      c.checkpointing = v.rfind("ckpt", 0) == 0;
+      c.stored_latents = v.find("stored") != std::string::npos;
+      c.size = size;
+      c.frames = frames;
+      c.motion = motion;
+      c.steps = steps;
+      const auto r = bench::run_isolated([&] { return run_case(c, nullptr); });
+      if (first == 0 && r.seconds > 0) first = r.seconds;
+      if (r.seconds < 0) {
+        fmt::print("{:<16} {:>10} {:>10.2f}   (failed or killed)\n", v, "-", r.peak_gib);
+        continue;
+      }
+      fmt::print("{:<16} {:>10.1f} {:>10.2f} {:>9.2f}x {:>11.2f}x {:>11.2f}x\n", v, r.seconds, r.peak_gib,
+                 kAnchorSeconds / r.seconds, r.peak_gib / kAnchorGiB, first / r.seconds);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
