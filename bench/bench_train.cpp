@@ -19,10 +19,12 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "bench/isolated_run.h"
@@ -39,6 +41,34 @@ namespace {
 constexpr double kAnchorSeconds = 172.0, kAnchorGiB = 18.8;
 std::string g_profile;  // --profile: chrome trace of the last timed step
 std::string g_shapes;   // --profile-shapes: time per (op, input shapes) of the last timed step, as text
+std::string g_rss;      // --rss-trace: resident memory every 0.2 s of the last timed step
+
+// Samples this process's resident set while alive; writes "seconds GiB" lines.
+class RssTrace {
+ public:
+  explicit RssTrace(const std::string& path) : out_(path), t0_(std::chrono::steady_clock::now()) {
+    th_ = std::thread([this] {
+      while (!stop_) {
+        std::ifstream statm("/proc/self/statm");
+        long pages = 0, rss = 0;
+        statm >> pages >> rss;
+        const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+        out_ << fmt::format("{:.1f} {:.3f}\n", t, rss * 4096.0 / (1 << 30));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    });
+  }
+  ~RssTrace() {
+    stop_ = true;
+    th_.join();
+  }
+
+ private:
+  std::ofstream out_;
+  std::chrono::steady_clock::time_point t0_;
+  std::atomic<bool> stop_{false};
+  std::thread th_;
+};
 
 // Aggregates the legacy profiler's push/pop events per (name, shapes): self time is not
 // separated, so nested ops count in their parents too; mm / bmm / conv are leaves.
@@ -73,6 +103,7 @@ struct Case {
   bool checkpointing = true;
   bool stored_latents = false;
   int size = 256, frames = 8, motion = 2, batch = 1, steps = 2;
+  std::vector<std::string> keep;  // blocks that keep activations under checkpointing
 };
 
 TrainConfig config_for(const Case& c) {
@@ -82,6 +113,7 @@ TrainConfig config_for(const Case& c) {
   cfg.data.n_sample_frames = c.frames;
   cfg.data.n_motion_frames = c.motion;
   cfg.solver.gradient_checkpointing = c.checkpointing;
+  cfg.solver.checkpoint_keep_blocks = c.keep;
   cfg.model.init_seed = 1;
   if (c.tiny) {
     cfg.model.unet = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}, {"cross_attention_dim", 40}};
@@ -135,7 +167,7 @@ double run_case(const Case& c, std::vector<double>* times) {
   TrainableSet trainable = TrainableSet::select(m.net, 2, cfg.trainable_para);
   m.net->train();
   m.net->reference_unet->eval();
-  m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false});
+  m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false, cfg.solver.checkpoint_keep_blocks});
   if (!c.stored_latents) bundle.vae = nullptr;
   bundle.net = nullptr;
   AdamW opt({});
@@ -158,12 +190,15 @@ double run_case(const Case& c, std::vector<double>* times) {
       prof = std::make_unique<torch::autograd::profiler::RecordProfile>(trace);
     }
     const bool shapes = !g_shapes.empty() && i == c.steps;
+    std::unique_ptr<RssTrace> rss;
+    if (!g_rss.empty() && i == c.steps) rss = std::make_unique<RssTrace>(g_rss + "." + c.name);
     if (shapes)
       torch::autograd::profiler::enableProfilerLegacy(
           torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, /*report_input_shapes=*/true));
     const auto t0 = std::chrono::steady_clock::now();
     const StepReport rep = optimization_step(m, settings, o, {mb}, 1e-5);
     prof.reset();
+    rss.reset();
     if (shapes) write_shape_profile(torch::autograd::profiler::disableProfilerLegacy(), g_shapes);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (i > 0) t.push_back(s);  // step 0 warms up (and creates the AdamW state)
@@ -192,8 +227,22 @@ int main(int argc, char** argv) {
   app.add_option("--motion", motion, "anchor motion frames");
   app.add_option("--profile", g_profile, "write a chrome trace of the last timed step here (slows it down)");
   app.add_option("--profile-shapes", g_shapes, "write time per op and input shapes of the last timed step here");
+  app.add_option("--rss-trace", g_rss, "write resident memory over the last timed step to FILE.<variant>");
+  std::string keep;
+  app.add_option("--keep", keep,
+                 "blocks that keep activations in the '-keep' variants, comma separated (default: the stage-2 "
+                 "config's solver.checkpoint_keep_blocks)");
   CLI11_PARSE(app, argc, argv);
   if (!tiny && !anchor) tiny = true;
+  std::vector<std::string> keep_blocks = TrainConfig::stage2().solver.checkpoint_keep_blocks;
+  if (!keep.empty()) {
+    keep_blocks.clear();
+    for (size_t a = 0; a <= keep.size();) {
+      const size_t e = std::min(keep.find(',', a), keep.size());
+      if (e > a) keep_blocks.push_back(keep.substr(a, e - a));
+      a = e + 1;
+    }
+  }
   const auto rt = configure_runtime();
   spdlog::set_level(spdlog::level::warn);
   fmt::print("threads: {}\n", rt.threads);
@@ -232,6 +281,7 @@ int main(int argc, char** argv) {
       c.frames = frames;
       c.motion = motion;
       c.steps = steps;
+      if (v.find("-keep") != std::string::npos) c.keep = keep_blocks;
       const auto r = bench::run_isolated([&] { return run_case(c, nullptr); });
       if (first == 0 && r.seconds > 0) first = r.seconds;
       if (r.seconds < 0) {

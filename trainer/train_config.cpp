@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <regex>
 #include <set>
 
 #include "core/config_file.h"
@@ -230,7 +231,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
   if (f.has("solver")) {
     JsonFields g = f.object("solver");
     reject_unknown(g, "solver.", {"gradient_accumulation_steps", "mixed_precision", "gradient_checkpointing",
-                                  "max_train_steps", "max_grad_norm", "learning_rate", "scale_lr", "lr_scheduler",
+                                  "checkpoint_keep_blocks", "max_train_steps", "max_grad_norm", "learning_rate", "scale_lr", "lr_scheduler",
                                   "lr_warmup_steps", "lr_num_cycles", "use_8bit_adam", "adam_beta1", "adam_beta2",
                                   "adam_weight_decay", "adam_epsilon", "enable_xformers_memory_efficient_attention",
                                   "max_consecutive_nonfinite"});
@@ -244,6 +245,11 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     s.gradient_accumulation_steps = g.get_or<int>("gradient_accumulation_steps", s.gradient_accumulation_steps);
     s.mixed_precision = g.get_or<std::string>("mixed_precision", s.mixed_precision);
     s.gradient_checkpointing = g.get_or<bool>("gradient_checkpointing", s.gradient_checkpointing);
+    s.checkpoint_keep_blocks = g.get_or<std::vector<std::string>>("checkpoint_keep_blocks", s.checkpoint_keep_blocks);
+    for (const auto& b : s.checkpoint_keep_blocks)
+      if (!std::regex_match(b, std::regex("(down|up)_blocks\\.[0-9]+")))
+        fail_at(where, "solver.checkpoint_keep_blocks: '{}' is not a block of the UNet (down_blocks.N or up_blocks.N)",
+                b);
     s.max_train_steps = g.get_or<int>("max_train_steps", s.max_train_steps);
     s.max_grad_norm = g.get_or<double>("max_grad_norm", s.max_grad_norm);
     s.learning_rate = g.get_or<double>("learning_rate", s.learning_rate);
@@ -401,6 +407,7 @@ nlohmann::json TrainConfig::to_json() const {
   j["solver"] = {{"gradient_accumulation_steps", s.gradient_accumulation_steps},
                  {"mixed_precision", s.mixed_precision},
                  {"gradient_checkpointing", s.gradient_checkpointing},
+                 {"checkpoint_keep_blocks", s.checkpoint_keep_blocks},
                  {"max_train_steps", s.max_train_steps},
                  {"max_grad_norm", s.max_grad_norm},
                  {"learning_rate", s.learning_rate},

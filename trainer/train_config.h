@@ -39,6 +39,9 @@ struct SolverConfig {
   int gradient_accumulation_steps = 1;
   std::string mixed_precision = "no";  // "no" on CPU; bf16/fp16 autocast is a later issue
   bool gradient_checkpointing = true;
+  // With checkpointing: blocks whose units keep their activations anyway ("up_blocks.1");
+  // faster, more memory (trainer/README.md, "Speed and memory"). Upstream: none.
+  std::vector<std::string> checkpoint_keep_blocks;
   int max_train_steps = 30000;
   double max_grad_norm = 1.0;  // <= 0: no clipping (the norm is still logged)
   double learning_rate = 1e-5;

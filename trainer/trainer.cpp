@@ -184,7 +184,8 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   m.net->train();
   if (cfg.stage == 2) m.net->reference_unet->eval();  // upstream: from_pretrained, never trained in stage 2
   m.net->denoising_unet->set_checkpointing(
-      nn::CheckpointPolicy{cfg.solver.gradient_checkpointing, settings.quirks.reentrant_checkpoint_grads});
+      nn::CheckpointPolicy{cfg.solver.gradient_checkpointing, settings.quirks.reentrant_checkpoint_grads,
+                           cfg.solver.checkpoint_keep_blocks});
 
   optimizer = std::make_unique<AdamW>(AdamWOptions{cfg.solver.adam_beta1, cfg.solver.adam_beta2,
                                                    cfg.solver.adam_epsilon, cfg.solver.adam_weight_decay});

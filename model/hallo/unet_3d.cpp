@@ -125,7 +125,9 @@ at::Tensor UNet3DConditionModelImpl::forward(const at::Tensor& sample, const at:
   if (face_locator_feature.defined())
     x = x + face_locator_feature.permute({0, 2, 1, 3, 4}).reshape({b * f, x.size(1), h, w});
   std::vector<at::Tensor> skips{x};
+  const nn::CheckpointPolicy policy = s.checkpoint;
   for (size_t i = 0; i < downs.size(); ++i) {
+    s.checkpoint = policy.for_block("down_blocks." + std::to_string(i));
     x = downs[i]->forward(x, s, skips);
     s.record("down_blocks." + std::to_string(i), x);
   }
@@ -138,6 +140,7 @@ at::Tensor UNet3DConditionModelImpl::forward(const at::Tensor& sample, const at:
       const auto& next = skips[skips.size() - consumed - 1];
       size = std::vector<int64_t>{next.size(2), next.size(3)};
     }
+    s.checkpoint = policy.for_block("up_blocks." + std::to_string(i));
     x = ups[i]->forward(x, skips, s, size);
     s.record("up_blocks." + std::to_string(i), x);
   }

@@ -44,7 +44,9 @@ void Block3DBase::add_layer_modules(const Block3DOptions& o, int64_t channels, i
 }
 
 at::Tensor Block3DBase::resnet(size_t i, const at::Tensor& x, const UNet3DStep& s, bool checkpointed) {
-  if (!checkpointed || !s.checkpoint.active()) return res[i]->forward(x, s.temb);
+  // A frozen resnet keeps only x and h with its own backward (nn/resnet.h): cheaper than
+  // recomputing both convolutions, and the reentrant rule cannot change its gradient.
+  if (!checkpointed || !s.checkpoint.active() || res[i]->frozen()) return res[i]->forward(x, s.temb);
   auto r = res[i].ptr();
   return nn::run_unit(s.checkpoint, *r, [r](const std::vector<at::Tensor>& a) { return r->forward(a[0], a[1]); },
                       {x, s.temb});

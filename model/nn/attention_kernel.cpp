@@ -33,6 +33,8 @@ bool sdpa_available() {
 
 namespace {
 
+constexpr int64_t kTinyScoreBytes = int64_t{256} << 10;
+
 // softmax(Q K^T * scale) V. Deliberately not diffusers' baddbmm(empty, beta=0):
 // in this test suite that call intermittently returned NaN scores for [16, 4, 4]
 // (localised with HALLO_CHECK_FINITE=1) while bmm + scale never did; the results
@@ -76,10 +78,19 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   if (b != AttentionBackend::Math && !s.upstream_op_order && fp32_cpu && lq <= kSmallAttentionMaxLen &&
       lk <= kSmallAttentionMaxLen)
     return small_attention(q, k, v, scale);
+  const bool grad = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  // CPU: row blocks per thread (attention_recompute.h) unless the whole score matrix is
+  // tiny, where one bmm costs less than a parallel region.
+  if (b != AttentionBackend::Math && !s.upstream_op_order && q.device().is_cpu() &&
+      n * lq * lk * es > kTinyScoreBytes)
+  {
+    auto out = grad ? recompute_attention(q, k, v, scale, s.block_bytes) : blocked_attention(q, k, v, scale, s.block_bytes);
+    check_finite(out, "attention (row blocks)");
+    return out;
+  }
   const auto kt = k.transpose(1, 2);
   if (b == AttentionBackend::Math || n * lq * lk * es <= s.score_budget_bytes) return math_block(q, kt, v, scale);
-  const bool grad = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
-  if (grad && !s.upstream_op_order) return recompute_attention(q, k, v, scale, s.grad_score_budget_bytes);
+  if (grad && !s.upstream_op_order) return recompute_attention(q, k, v, scale, s.block_bytes);
   // Chunks of query rows whose [N, rows, Lk] scores fit the budget, but never fewer
   // than 16 rows: with huge N*Lk (64x64 latents, 16 frames, reference tokens) the
   // budget alone would give 1-2 rows per bmm and call overhead would dominate.

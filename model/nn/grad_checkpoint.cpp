@@ -1,5 +1,7 @@
 #include "model/nn/grad_checkpoint.h"
 
+#include <algorithm>
+
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -7,6 +9,7 @@
 #include <ATen/core/ivalue.h>
 #include <torch/nn/module.h>
 
+#include <algorithm>
 #include <mutex>
 
 namespace hallo::nn {
@@ -98,6 +101,12 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
 };
 
 }  // namespace
+
+CheckpointPolicy CheckpointPolicy::for_block(const std::string& path) const {
+  CheckpointPolicy p = *this;
+  if (std::find(keep.begin(), keep.end(), path) != keep.end()) p.recompute = false;
+  return p;
+}
 
 at::Tensor run_unit(const CheckpointPolicy& policy, const torch::nn::Module& module, const UnitFn& fn,
                     const std::vector<at::Tensor>& inputs) {

@@ -16,6 +16,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace torch::nn {
@@ -27,7 +28,13 @@ namespace hallo::nn {
 struct CheckpointPolicy {
   bool recompute = false;  // drop activations in forward, recompute them in backward
   bool reentrant = false;  // upstream's reentrant gradient semantics (see above)
+  // Blocks ("up_blocks.1") whose units keep their activations although `recompute` is
+  // on: a speed/memory trade. Up blocks run backward first, so what they keep is
+  // freed before most gradients exist and costs little peak memory.
+  std::vector<std::string> keep;
   bool active() const { return recompute || reentrant; }
+  // This policy for the units of block `path`.
+  CheckpointPolicy for_block(const std::string& path) const;
 };
 
 using UnitFn = std::function<at::Tensor(const std::vector<at::Tensor>& inputs)>;

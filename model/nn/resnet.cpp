@@ -5,6 +5,7 @@
 #include <torch/nn/functional/upsampling.h>
 
 #include "model/nn/debug.h"
+#include "model/nn/resnet_frozen.h"
 
 namespace hallo::nn {
 
@@ -22,7 +23,19 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetOptions& o) : scale_(o.output_s
     conv_shortcut = register_module("conv_shortcut", tnn::Conv2d(tnn::Conv2dOptions(o.in_channels, o.out_channels, 1)));
 }
 
+bool ResnetBlock2DImpl::frozen() const {
+  for (const auto& p : parameters())
+    if (p.requires_grad()) return false;
+  return true;
+}
+
 at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& temb) {
+  if (at::GradMode::is_enabled() && x.requires_grad() && !(temb.defined() && temb.requires_grad()) && frozen())
+    return frozen_resnet_forward(*this, x, temb);
+  return forward_plain(x, temb);
+}
+
+at::Tensor ResnetBlock2DImpl::forward_plain(const at::Tensor& x, const at::Tensor& temb) {
   auto n1 = norm1->forward(x);
   check_finite(n1, "ResnetBlock2D.norm1 (GroupNorm)");
   auto h = conv1->forward(at::silu(n1));

@@ -21,6 +21,15 @@ class ResnetBlock2DImpl : public torch::nn::Module {
   explicit ResnetBlock2DImpl(const ResnetOptions& o);
   // x: [B, Cin, H, W], temb: [B, T] or undefined -> [B, Cout, H, W]
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb = {});
+  // No parameter requires grad. Then, with a gradient flowing to x only, forward keeps
+  // just x and conv1's output h for backward (autograd keeps six activations, and a
+  // checkpointed unit recomputes both convolutions); backward recomputes the cheap
+  // GroupNorm + SiLU from them and calls the same backward ops autograd would, so
+  // the gradient is bitwise the same (model/nn/resnet_frozen.cpp).
+  bool frozen() const;
+  // The plain forward, recording whatever autograd records.
+  at::Tensor forward_plain(const at::Tensor& x, const at::Tensor& temb);
+  double output_scale() const { return scale_; }
 
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};

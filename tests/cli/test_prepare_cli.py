@@ -9,17 +9,19 @@ usage: test_prepare_cli.py HALLO REPO_ROOT   (exit 77 = skipped: a tool is missi
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import SYSTEM_PYTHON, check, finish, require, results, runner  # noqa: E402
+
 hallo, repo = sys.argv[1], sys.argv[2]
 config = os.path.join(repo, "configs", "data", "tiny_logmel.yaml")
 portrait = os.path.join(repo, "assets", "astronaut.png")
-system_python = "/usr/bin/python3"  # has h5py + numpy; the CMake Python may not
+system_python = SYSTEM_PYTHON
 
 # The rejection each bad input must get (tests/prepare/test_prepare.cpp agrees).
 BAD_REASONS = {"bad_truncated.mp4": "unreadable", "bad_zero.mp4": "empty file",
@@ -29,30 +31,8 @@ BAD_REASONS = {"bad_truncated.mp4": "unreadable", "bad_zero.mp4": "empty file",
 RESOLUTION = 128  # tiny_logmel.yaml
 
 
-def skip(why):
-    print("skip: " + why)
-    sys.exit(77)
-
-
-for tool in ("espeak-ng", "ffmpeg"):
-    if shutil.which(tool) is None:
-        skip(tool + " is not installed")
-if not os.path.isfile(portrait):
-    skip("no portrait at " + portrait)
-if subprocess.run([system_python, "-c", "import h5py, numpy"], capture_output=True).returncode != 0:
-    skip(system_python + " has no h5py/numpy")
-
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append(bool(cond))
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    sys.stdout.flush()
-
-
-def run(*args, timeout=300):
-    return subprocess.run([hallo, *args], capture_output=True, text=True, timeout=timeout)
+require(("espeak-ng", "ffmpeg"), portrait)
+run = runner(hallo, 300)
 
 
 def prepare_args(inputs, out, cfg=config):
@@ -276,5 +256,4 @@ with tempfile.TemporaryDirectory(prefix="hallo_prepare_cli_") as tmp:
           r.returncode == 1 and "bogus_setting" in msg and bad_cfg in msg, (r.returncode, r.stderr))
     check("failed runs wrote no dataset", not os.path.exists(os.path.join(tmp, "S4", "index.json")))
 
-print(f"{sum(results)}/{len(results)} checks passed")
-sys.exit(0 if all(results) else 1)
+finish()

@@ -25,11 +25,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402  (stdlib safetensors reader)
+from harness import SYSTEM_PYTHON, check, finish, require, runner  # noqa: E402
 
 hallo, repo = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 configs = os.path.join(repo, "configs")
 portrait = os.path.join(repo, "assets", "astronaut.png")
-system_python = "/usr/bin/python3"
+system_python = SYSTEM_PYTHON
 
 # Held-out loss after / before training must fall below these ratios. Measured
 # (2 threads, this machine class): stage 1 0.687 -> 0.325 after 60 steps (0.47);
@@ -38,30 +39,8 @@ STAGE1_STEPS, STAGE1_RATIO = 60, 0.6
 STAGE2_STEPS, STAGE2_RATIO = 40, 0.9
 
 
-def skip(why):
-    print("skip: " + why)
-    sys.exit(77)
-
-
-for tool in ("espeak-ng", "ffmpeg", "ffprobe"):
-    if shutil.which(tool) is None:
-        skip(tool + " is not installed")
-if not os.path.isfile(portrait):
-    skip("no portrait at " + portrait)
-if subprocess.run([system_python, "-c", "import h5py, numpy"], capture_output=True).returncode != 0:
-    skip(system_python + " has no h5py/numpy")
-
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append(bool(cond))
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    sys.stdout.flush()
-
-
-def run(*args, timeout=900):
-    return subprocess.run([hallo, *args], capture_output=True, text=True, timeout=timeout)
+require(("espeak-ng", "ffmpeg", "ffprobe"), portrait)
+run = runner(hallo, 900)
 
 
 def log_of(run_dir):
@@ -224,5 +203,4 @@ finally:
     os.chdir("/")
     shutil.rmtree(work, ignore_errors=True)
 
-print(f"{sum(results)} of {len(results)} checks passed")
-sys.exit(0 if all(results) else 1)
+finish()

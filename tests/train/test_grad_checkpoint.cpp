@@ -67,6 +67,26 @@ TEST(GradCheckpoint, RecomputeGivesTheSameGradients) {
   }
 }
 
+// solver.checkpoint_keep_blocks: the named blocks keep activations, the others still
+// recompute, and the gradients are the same either way.
+TEST(GradCheckpoint, KeptBlocksGiveTheSameGradients) {
+  nn::CheckpointPolicy keep{true, false, {"up_blocks.1", "down_blocks.0"}};
+  EXPECT_FALSE(keep.for_block("up_blocks.1").recompute);
+  EXPECT_FALSE(keep.for_block("down_blocks.0").recompute);
+  EXPECT_TRUE(keep.for_block("up_blocks.2").recompute);
+  EXPECT_TRUE(keep.for_block("up_blocks.10").recompute);  // names match whole, not by prefix
+  nn::CheckpointPolicy reentrant_keep{true, true, {"up_blocks.1"}};
+  EXPECT_TRUE(reentrant_keep.for_block("up_blocks.1").active());  // upstream's gradient rule still applies
+  Fixture f;
+  const auto plain = f.grads({}, true);
+  const auto kept = f.grads(keep, true);
+  ASSERT_EQ(plain.size(), kept.size());
+  for (const auto& [k, g] : plain) {
+    ASSERT_TRUE(kept.count(k)) << k;
+    EXPECT_TRUE(at::allclose(g, kept.at(k), 1e-5, 1e-7)) << k;
+  }
+}
+
 TEST(GradCheckpoint, ReentrantRuleDropsTheDownPathWithoutAudioGradient) {
   Fixture f;
   auto count = [](const std::map<std::string, at::Tensor>& g, const std::string& prefix) {

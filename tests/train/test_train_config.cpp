@@ -65,6 +65,11 @@ TEST(TrainConfig, UnknownKeysAreErrorsNamingKeyAndFile) {
   EXPECT_NE(msg.find("lr_scheduler"), std::string::npos) << msg;
   msg = test::error_message([] { parse("stage: 2\nquirks:\n  tile_rows: true\n"); });
   EXPECT_NE(msg.find("quirks.tile_rows"), std::string::npos) << msg;
+  msg = test::error_message([] { parse("stage: 2\nsolver:\n  checkpoint_keep_blocks: [up_block.1]\n"); });
+  EXPECT_NE(msg.find("'up_block.1' is not a block"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("test.yaml"), std::string::npos) << msg;
+  EXPECT_EQ(parse("stage: 2\nsolver:\n  checkpoint_keep_blocks: [up_blocks.1, up_blocks.2]\n").solver.checkpoint_keep_blocks,
+            (std::vector<std::string>{"up_blocks.1", "up_blocks.2"}));
 }
 
 TEST(TrainConfig, UnimplementedUpstreamKeysWarnWithTheReason) {

@@ -19,6 +19,8 @@
 #include "model/nn/attention_small.h"
 #include "model/nn/embeddings.h"
 #include "model/nn/loader.h"
+#include "model/nn/resnet.h"
+#include "model/nn/transformer_2d.h"
 #include "model/unet2d/unet_2d_condition.h"
 #include "model/vae/autoencoder_kl.h"
 #include "test_util.h"
@@ -143,19 +145,50 @@ TEST(Attention, SmallSequenceKernelMatchesAutogradForwardAndBackward) {
   EXPECT_LT(rel_err(nn::small_attention(qv, qt, qt, scale), naive_attention(qv, qt.contiguous(), qt.contiguous(), scale)), 2e-6);
 }
 
-TEST(Attention, RecomputeKernelMatchesAutogradInEveryChunking) {
+TEST(Attention, RowBlockKernelsMatchAutogradInEveryBlocking) {
   at::manual_seed(12);
   const double scale = 1.0 / std::sqrt(16.0);
-  auto q = at::randn({3, 70, 16}), k = at::randn({3, 90, 16}), v = at::randn({3, 90, 16});
-  auto go = at::randn({3, 70, 16});
+  auto q = at::randn({3, 200, 16}), k = at::randn({3, 90, 16}), v = at::randn({3, 90, 16});
+  auto go = at::randn({3, 200, 16});
   auto ref = attn_with_grads([&](auto& a, auto& b, auto& c) { return naive_attention(a, b, c, scale); }, q, k, v, go);
-  // budget 1 byte: 16-row minimum -> 5 chunks with a ragged tail; huge budget: one chunk.
-  for (int64_t budget : {int64_t{1}, int64_t{3 * 40 * 90 * 4}, int64_t{1} << 30}) {
-    SCOPED_TRACE(budget);
-    auto got = attn_with_grads([&](auto& a, auto& b, auto& c) { return nn::recompute_attention(a, b, c, scale, budget); },
+  // 1 byte: the 64-row minimum -> blocks of 64, 64, 64, 8; 100 rows -> 2 blocks; huge: one block.
+  for (int64_t bytes : {int64_t{1}, int64_t{100 * 90 * 4}, int64_t{1} << 30}) {
+    SCOPED_TRACE(bytes);
+    auto got = attn_with_grads([&](auto& a, auto& b, auto& c) { return nn::recompute_attention(a, b, c, scale, bytes); },
                                q, k, v, go);
     expect_same_grads(got, ref, 2e-5);
+    // Without a graph, also under inference mode (worker threads write inference tensors).
+    c10::InferenceMode im;
+    EXPECT_LT(rel_err(nn::blocked_attention(q, k, v, scale, bytes), ref.out), 2e-6);
   }
+  // One sequence (fewer tasks than threads) and strided inputs.
+  auto q1 = at::randn({1, 130, 24}), k1 = at::randn({1, 24, 70}).transpose(1, 2), v1 = at::randn({1, 70, 24});
+  auto go1 = at::randn({1, 130, 24});
+  auto r1 = attn_with_grads([&](auto& a, auto& b, auto& c) { return naive_attention(a, b, c, 0.2); }, q1, k1, v1, go1);
+  auto g1 = attn_with_grads([&](auto& a, auto& b, auto& c) { return nn::recompute_attention(a, b, c, 0.2, 1); }, q1,
+                            k1, v1, go1);
+  expect_same_grads(g1, r1, 2e-5);
+}
+
+// FeedForward's GEGLU keeps only its projection for backward; the gradients must be
+// the bits plain autograd gives.
+TEST(FeedForward, GegluBackwardEqualsAutogradBitwise) {
+  at::manual_seed(13);
+  nn::FeedForward ff(24);
+  auto x0 = at::randn({2, 7, 24});
+  auto go = at::randn({2, 7, 24});
+  torch::AutoGradMode on(true);
+  auto x = x0.clone().requires_grad_();
+  ff->forward(x).backward(go);
+  const at::Tensor dx = x.grad().clone(), dw = ff->net[0]->named_parameters()["proj.weight"].grad().clone();
+  ff->zero_grad();
+  auto xr = x0.clone().requires_grad_();
+  auto ag = ff->net[0]->named_parameters()["proj.weight"];  // plain composition of the same modules
+  auto h = at::linear(xr, ag, ff->net[0]->named_parameters()["proj.bias"]).chunk(2, -1);
+  auto out = ff->net[2]->as<torch::nn::Linear>()->forward(h[0] * at::gelu(h[1]));
+  out.backward(go);
+  EXPECT_TRUE(at::equal(dx, xr.grad()));
+  EXPECT_TRUE(at::equal(dw, ag.grad()));
 }
 
 TEST(Loader, StrictErrorNamesEveryRenamedAndReshapedKey) {
@@ -315,5 +348,26 @@ TEST(Runtime, TinyUNetStaysFiniteAfterAllocatorPoisoning) {
   for (int i = 0; i < 50; ++i) {
     { auto junk = at::full({16, 4, 4}, std::numeric_limits<float>::quiet_NaN()); }
     EXPECT_TRUE(at::isfinite(nn::attention(q, k, k)).all().item<bool>());
+  }
+}
+
+// A frozen resnet's own backward (keeps x and h, recomputes GroupNorm + SiLU) gives
+// the bits of plain autograd, with and without the shortcut conv and output scale.
+TEST(Resnet, FrozenBackwardEqualsAutogradBitwise) {
+  at::manual_seed(14);
+  for (auto [cin, cout, scale] : std::vector<std::tuple<int64_t, int64_t, double>>{{32, 32, 1.0}, {32, 64, 2.0}}) {
+    nn::ResnetBlock2D r(nn::ResnetOptions{cin, cout, 16, 8, 1e-5, scale});
+    for (auto& p : r->parameters()) p.set_requires_grad(false);
+    ASSERT_TRUE(r->frozen());
+    auto x0 = at::randn({3, cin, 6, 5}), temb = at::randn({3, 16}), go = at::randn({3, cout, 6, 5});
+    torch::AutoGradMode on(true);
+    auto x = x0.clone().requires_grad_(), xr = x0.clone().requires_grad_();
+    auto y = r->forward(x * 1.5, temb);  // through the frozen path (input is a non-leaf)
+    auto yr = r->forward_plain(xr * 1.5, temb);
+    EXPECT_TRUE(at::equal(y, yr));
+    EXPECT_NE(y.grad_fn()->name(), yr.grad_fn()->name());  // really two different graphs
+    y.backward(go);
+    yr.backward(go);
+    EXPECT_TRUE(at::equal(x.grad(), xr.grad())) << cin << "->" << cout;
   }
 }

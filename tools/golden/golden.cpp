@@ -75,25 +75,32 @@ const RunnerEntry& find_runner(const GoldenCase& c) {
           c.name, cls);
 }
 
+at::Tensor produced_for(const std::string& key, const at::Tensor& want, const Outputs& produced, Comparison& r) {
+  r.key = key;
+  r.exact = !at::isFloatingType(want.scalar_type());
+  auto it = produced.find(key);
+  if (it == produced.end()) {
+    r.note = "not produced";
+    return {};
+  }
+  at::Tensor got = it->second.detach().to(at::kCPU);
+  if (got.sizes() != want.sizes()) {
+    r.note = "shape " + c10::str(got.sizes()) + " vs golden " + c10::str(want.sizes());
+    return {};
+  }
+  return got;
+}
+
 std::vector<Comparison> compare(const GoldenCase& c, const Outputs& produced, double rel_tol) {
   std::vector<Comparison> out;
   for (const auto& [key, want] : c.io) {
     if (key.rfind("out.", 0) != 0) continue;
     Comparison r;
-    r.key = key;
-    auto it = produced.find(key);
-    if (it == produced.end()) {
-      r.note = "not produced";
+    const at::Tensor got = produced_for(key, want, produced, r);
+    if (!got.defined()) {
       out.push_back(r);
       continue;
     }
-    const at::Tensor got = it->second.detach().to(at::kCPU);
-    if (got.sizes() != want.sizes()) {
-      r.note = "shape " + c10::str(got.sizes()) + " vs golden " + c10::str(want.sizes());
-      out.push_back(r);
-      continue;
-    }
-    r.exact = !at::isFloatingType(want.scalar_type());
     if (want.numel() == 0) {
       r.ok = true;
       out.push_back(r);

@@ -67,6 +67,9 @@ struct Comparison {
   bool ok = false;
   std::string note;
 };
+// The produced tensor for golden output `key` on CPU, or undefined with r.note set
+// ("not produced", a shape mismatch). r.key and r.exact are filled in.
+at::Tensor produced_for(const std::string& key, const at::Tensor& want, const Outputs& produced, Comparison& r);
 // Compares produced out.* tensors with the golden ones (every golden out.* must be
 // produced). rel = max|diff| / max|golden|; float tolerance `rel_tol`.
 std::vector<Comparison> compare(const GoldenCase& c, const Outputs& produced, double rel_tol);

@@ -211,20 +211,11 @@ std::vector<Comparison> check_train_step(const GoldenCase& c, const Outputs& pro
   for (const auto& [key, want] : c.io) {
     if (key.rfind("out.", 0) != 0) continue;
     Comparison r;
-    r.key = key;
-    auto it = produced.find(key);
-    if (it == produced.end()) {
-      r.note = "not produced";
+    const at::Tensor got = produced_for(key, want, produced, r);
+    if (!got.defined()) {
       out.push_back(r);
       continue;
     }
-    const at::Tensor got = it->second.detach().to(at::kCPU);
-    if (got.sizes() != want.sizes()) {
-      r.note = "shape " + c10::str(got.sizes()) + " vs golden " + c10::str(want.sizes());
-      out.push_back(r);
-      continue;
-    }
-    r.exact = !at::isFloatingType(want.scalar_type());
     const at::Tensor g = got.to(at::kDouble), w = want.to(at::kDouble);
     const at::Tensor diff = (g - w).abs();
     r.max_abs = want.numel() ? diff.max().item<double>() : 0;

@@ -1,0 +1,84 @@
+#include "model/nn/resnet_frozen.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "model/nn/debug.h"
+#include "model/nn/resnet.h"
+
+namespace hallo::nn {
+
+namespace {
+
+std::vector<int64_t> padding_of(const torch::nn::Conv2d& c) {
+  const auto& p = c10::get<torch::ExpandingArray<2>>(c->options.padding());
+  return {(*p)[0], (*p)[1]};
+}
+
+// d(input) of conv `c` given d(output): the call autograd's ConvolutionBackward0 makes.
+at::Tensor conv_input_grad(const torch::nn::Conv2d& c, const at::Tensor& grad, const at::Tensor& input) {
+  const auto& o = c->options;
+  const std::vector<int64_t> bias_sizes{o.out_channels()};
+  return std::get<0>(at::convolution_backward(grad, input, c->weight, bias_sizes, *o.stride(), padding_of(c),
+                                              *o.dilation(), /*transposed=*/false, {0, 0}, o.groups(),
+                                              {true, false, false}));
+}
+
+// silu(norm(t)) with a graph from a fresh leaf, for the backward of the normalisation.
+std::pair<at::Tensor, at::Tensor> norm_silu(torch::nn::GroupNorm& norm, const at::Tensor& t) {
+  at::Tensor leaf = t.detach().requires_grad_();
+  return {leaf, at::silu(norm->forward(leaf))};
+}
+
+struct FrozenResnet : torch::autograd::Function<FrozenResnet> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                                                const at::Tensor& temb, int64_t block) {
+    auto& r = *reinterpret_cast<ResnetBlock2DImpl*>(block);
+    // The ops of ResnetBlock2DImpl::forward_plain, keeping h.
+    const at::Tensor n1 = r.norm1->forward(x);
+    check_finite(n1, "ResnetBlock2D.norm1 (GroupNorm)");
+    at::Tensor h = r.conv1->forward(at::silu(n1));
+    check_finite(h, "ResnetBlock2D.conv1");
+    if (r.time_emb_proj && temb.defined())
+      h = h + r.time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+    const at::Tensor n2 = r.norm2->forward(h);
+    check_finite(n2, "ResnetBlock2D.norm2 (GroupNorm)");
+    const at::Tensor c2 = r.conv2->forward(at::silu(n2));
+    check_finite(c2, "ResnetBlock2D.conv2");
+    const at::Tensor skip = r.conv_shortcut ? r.conv_shortcut->forward(x) : x;
+    at::Tensor out = skip + c2;
+    if (r.output_scale() != 1.0) out = out / r.output_scale();
+    ctx->save_for_backward({x, h});
+    ctx->saved_data["block"] = block;
+    return {out};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto& r = *reinterpret_cast<ResnetBlock2DImpl*>(ctx->saved_data["block"].toInt());
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor x = saved[0].detach(), h = saved[1].detach();
+    const at::Tensor g = r.output_scale() == 1.0 ? grad[0] : grad[0] / r.output_scale();
+    torch::AutoGradMode on(true);
+    auto [h_leaf, a2] = norm_silu(r.norm2, h);
+    const at::Tensor da2 = conv_input_grad(r.conv2, g, a2.detach());
+    const at::Tensor dh = torch::autograd::grad({a2}, {h_leaf}, {da2})[0];
+    auto [x_leaf, a1] = norm_silu(r.norm1, x);
+    const at::Tensor da1 = conv_input_grad(r.conv1, dh, a1.detach());
+    at::Tensor dx = torch::autograd::grad({a1}, {x_leaf}, {da1})[0];
+    dx = dx + (r.conv_shortcut ? conv_input_grad(r.conv_shortcut, g, x) : g);
+    return {dx, at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor frozen_resnet_forward(ResnetBlock2DImpl& block, const at::Tensor& x, const at::Tensor& temb) {
+  return FrozenResnet::apply(x, temb, reinterpret_cast<int64_t>(&block))[0];
+}
+
+}  // namespace hallo::nn

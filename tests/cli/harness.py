@@ -1,0 +1,44 @@
+"""What the CLI end-to-end scripts share: skipping (exit 77) when a tool or asset is
+missing, named checks with a summary, and running the `hallo` binary."""
+import os
+import shutil
+import subprocess
+import sys
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # has h5py + numpy; the CMake Python may not
+
+results = []
+
+
+def skip(why):
+    print("skip: " + why)
+    sys.exit(77)
+
+
+def require(tools, portrait):
+    """Skips unless every tool is on PATH, the portrait exists and the system Python has h5py."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            skip(tool + " is not installed")
+    if not os.path.isfile(portrait):
+        skip("no portrait at " + portrait)
+    if subprocess.run([SYSTEM_PYTHON, "-c", "import h5py, numpy"], capture_output=True).returncode != 0:
+        skip(SYSTEM_PYTHON + " has no h5py/numpy")
+
+
+def check(name, cond, detail=""):
+    results.append(bool(cond))
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
+    sys.stdout.flush()
+
+
+def runner(hallo, default_timeout):
+    """run(*args, timeout=...) -> CompletedProcess of `hallo args` with text output."""
+    def run(*args, timeout=default_timeout):
+        return subprocess.run([hallo, *args], capture_output=True, text=True, timeout=timeout)
+    return run
+
+
+def finish():
+    print(f"{sum(results)}/{len(results)} checks passed")
+    sys.exit(0 if all(results) else 1)
