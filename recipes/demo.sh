@@ -61,7 +61,7 @@ fi
 
 if [ -d "$OUT/shards" ]; then
   heldout() {  # held-out loss before and after training, from the run's scalar log
-    python3 -c 'import json,sys; h=[json.loads(l) for l in open(sys.argv[1]) if "heldout_loss" in l]; print(f"held-out loss {h[0][\"heldout_loss\"]:.4f} (step {h[0][\"step\"]}) -> {h[-1][\"heldout_loss\"]:.4f} (step {h[-1][\"step\"]})")' "$1/scalars.jsonl"
+    python3 -c 'import json,sys; h=[json.loads(l) for l in open(sys.argv[1]) if "heldout_loss" in l]; print("held-out loss %.4f (step %d) -> %.4f (step %d)" % (h[0]["heldout_loss"], h[0]["step"], h[-1]["heldout_loss"], h[-1]["step"]))' "$1/scalars.jsonl"
   }
   step "10. Train tiny stage 1 on the shards (random tiny networks, CPU)"
   "$HALLO" train --config "$ROOT/configs/train/tiny_stage1.yaml" --set "data.shards=[$OUT/shards]" \

@@ -10,6 +10,7 @@
 #include "model/nn/debug.h"
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 namespace hallo::nn {
 
@@ -18,6 +19,11 @@ AttentionSettings& attention_settings() {
     AttentionSettings d;
     // HALLO_ATTN_BUDGET_MB: score-matrix bytes per chunk of the math path.
     if (const char* e = std::getenv("HALLO_ATTN_BUDGET_MB"); e && std::atoll(e) > 0) d.score_budget_bytes = std::atoll(e) << 20;
+    // HALLO_ATTENTION=math|chunked: force a path (diagnostics, benchmarks).
+    if (const char* e = std::getenv("HALLO_ATTENTION")) {
+      if (std::strcmp(e, "math") == 0) d.backend = AttentionBackend::Math;
+      if (std::strcmp(e, "chunked") == 0) d.backend = AttentionBackend::Chunked;
+    }
     return d;
   }();
   return s;
