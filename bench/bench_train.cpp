@@ -216,33 +216,27 @@ int main(int argc, char** argv) {
   CLI::App app{"hallo training-step benchmarks"};
   bool tiny = false, anchor = false;
   int steps = 2, size = 256, frames = 8, motion = 2, tiny_steps = 10;
-  std::string variants = "ckpt-vae,ckpt-stored,nockpt-stored,nockpt-vae";
+  std::vector<std::string> variants{"ckpt-vae", "ckpt-stored", "nockpt-stored", "nockpt-vae"};
   app.add_flag("--tiny", tiny, "tiny stage-2 step");
   app.add_flag("--anchor", anchor, "the anchor configuration (full SD1.5 widths)");
   app.add_option("--steps", steps, "timed steps per anchor variant (after one warm-up step)");
   app.add_option("--tiny-steps", tiny_steps, "timed tiny steps");
-  app.add_option("--variants", variants, "anchor variants: ckpt|nockpt - vae|stored, comma separated");
+  app.add_option("--variants", variants, "anchor variants: ckpt|nockpt - vae|stored [-keep], comma separated")
+      ->delimiter(',');
   app.add_option("--size", size, "anchor frame size");
   app.add_option("--frames", frames, "anchor frames per clip");
   app.add_option("--motion", motion, "anchor motion frames");
   app.add_option("--profile", g_profile, "write a chrome trace of the last timed step here (slows it down)");
   app.add_option("--profile-shapes", g_shapes, "write time per op and input shapes of the last timed step here");
   app.add_option("--rss-trace", g_rss, "write resident memory over the last timed step to FILE.<variant>");
-  std::string keep;
-  app.add_option("--keep", keep,
+  std::vector<std::string> keep_blocks = TrainConfig::stage2().solver.checkpoint_keep_blocks;
+  app.add_option("--keep", keep_blocks,
                  "blocks that keep activations in the '-keep' variants, comma separated (default: the stage-2 "
-                 "config's solver.checkpoint_keep_blocks)");
+                 "config's solver.checkpoint_keep_blocks)")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
   if (!tiny && !anchor) tiny = true;
-  std::vector<std::string> keep_blocks = TrainConfig::stage2().solver.checkpoint_keep_blocks;
-  if (!keep.empty()) {
-    keep_blocks.clear();
-    for (size_t a = 0; a <= keep.size();) {
-      const size_t e = std::min(keep.find(',', a), keep.size());
-      if (e > a) keep_blocks.push_back(keep.substr(a, e - a));
-      a = e + 1;
-    }
-  }
+
   const auto rt = configure_runtime();
   spdlog::set_level(spdlog::level::warn);
   fmt::print("threads: {}\n", rt.threads);
@@ -267,12 +261,7 @@ int main(int argc, char** argv) {
     fmt::print("{:<16} {:>10} {:>10} {:>10} {:>12} {:>12}\n", "variant", "median s", "peak GiB", "vs anchor",
                "mem vs anchor", "vs first");
     double first = 0;
-    size_t start = 0;
-    while (start <= variants.size()) {
-      const size_t comma = variants.find(',', start);
-      const std::string v = variants.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      start = comma == std::string::npos ? variants.size() + 1 : comma + 1;
-      if (v.empty()) continue;
+    for (const std::string& v : variants) {
       Case c;
       c.name = v;
       c.checkpointing = v.rfind("ckpt", 0) == 0;

@@ -53,7 +53,8 @@ void AdamW::step(const std::vector<NamedParam>& params, double lr, const std::ve
     const double step_size = lr / bias_correction1;
     const double bias_correction2_sqrt = std::sqrt(bias_correction2);
     const bool fusable = p.is_cpu() && p.scalar_type() == at::kFloat && p.is_contiguous() && g.is_contiguous() &&
-                         g.scalar_type() == at::kFloat && st.exp_avg.is_contiguous();
+                         g.scalar_type() == at::kFloat && st.exp_avg.is_contiguous() &&
+                         st.exp_avg_sq.is_contiguous();
     if (fusable) {
       const Coefficients c{static_cast<float>(1.0 - lr * o_.weight_decay), static_cast<float>(o_.beta1),
                            static_cast<float>(1.0 - o_.beta1),         static_cast<float>(o_.beta2),

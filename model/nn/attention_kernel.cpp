@@ -79,20 +79,19 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 #endif
   const int64_t n = q.size(0), lq = q.size(1), lk = k.size(1);
   const int64_t es = static_cast<int64_t>(q.element_size());
-  const bool fp32_cpu = q.scalar_type() == at::kFloat && q.device().is_cpu();
-  // Many short sequences (motion modules): one kernel instead of a BLAS call per sequence.
-  if (b != AttentionBackend::Math && !s.upstream_op_order && fp32_cpu && lq <= kSmallAttentionMaxLen &&
-      lk <= kSmallAttentionMaxLen)
-    return small_attention(q, k, v, scale);
   const bool grad = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
-  // CPU: row blocks per thread (attention_recompute.h) unless the whole score matrix is
-  // tiny, where one bmm costs less than a parallel region.
-  if (b != AttentionBackend::Math && !s.upstream_op_order && q.device().is_cpu() &&
-      n * lq * lk * es > kTinyScoreBytes)
-  {
-    auto out = grad ? recompute_attention(q, k, v, scale, s.block_bytes) : blocked_attention(q, k, v, scale, s.block_bytes);
-    check_finite(out, "attention (row blocks)");
-    return out;
+  // The CPU kernels (not for the goldens' op order, nor when the math path is forced).
+  if (b != AttentionBackend::Math && !s.upstream_op_order && q.device().is_cpu()) {
+    // Many short sequences (motion modules): one kernel instead of a BLAS call per sequence.
+    if (q.scalar_type() == at::kFloat && lq <= kSmallAttentionMaxLen && lk <= kSmallAttentionMaxLen)
+      return small_attention(q, k, v, scale);
+    // Row blocks per thread, unless the whole score matrix is tiny (one bmm costs less
+    // than a parallel region).
+    if (n * lq * lk * es > kTinyScoreBytes) {
+      auto out = grad ? recompute_attention(q, k, v, scale, s.block_bytes) : blocked_attention(q, k, v, scale, s.block_bytes);
+      check_finite(out, "attention (row blocks)");
+      return out;
+    }
   }
   const auto kt = k.transpose(1, 2);
   if (b == AttentionBackend::Math || n * lq * lk * es <= s.score_budget_bytes) return math_block(q, kt, v, scale);

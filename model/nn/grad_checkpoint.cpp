@@ -1,7 +1,5 @@
 #include "model/nn/grad_checkpoint.h"
 
-#include <algorithm>
-
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <torch/csrc/autograd/autograd.h>

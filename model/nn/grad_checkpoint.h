@@ -31,7 +31,7 @@ struct CheckpointPolicy {
   // Blocks ("up_blocks.1") whose units keep their activations although `recompute` is
   // on: a speed/memory trade. Up blocks run backward first, so what they keep is
   // freed before most gradients exist and costs little peak memory.
-  std::vector<std::string> keep;
+  std::vector<std::string> keep{};
   bool active() const { return recompute || reentrant; }
   // This policy for the units of block `path`.
   CheckpointPolicy for_block(const std::string& path) const;

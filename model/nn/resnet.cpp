@@ -35,12 +35,13 @@ at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& tem
   return forward_plain(x, temb);
 }
 
-at::Tensor ResnetBlock2DImpl::forward_plain(const at::Tensor& x, const at::Tensor& temb) {
+at::Tensor ResnetBlock2DImpl::forward_plain(const at::Tensor& x, const at::Tensor& temb, at::Tensor* h_out) {
   auto n1 = norm1->forward(x);
   check_finite(n1, "ResnetBlock2D.norm1 (GroupNorm)");
   auto h = conv1->forward(at::silu(n1));
   check_finite(h, "ResnetBlock2D.conv1");
   if (time_emb_proj && temb.defined()) h = h + time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  if (h_out) *h_out = h;
   auto n2 = norm2->forward(h);
   check_finite(n2, "ResnetBlock2D.norm2 (GroupNorm)");
   h = conv2->forward(at::silu(n2));  // dropout is identity at inference

@@ -27,8 +27,9 @@ class ResnetBlock2DImpl : public torch::nn::Module {
   // GroupNorm + SiLU from them and calls the same backward ops autograd would, so
   // the gradient is bitwise the same (model/nn/resnet_frozen.cpp).
   bool frozen() const;
-  // The plain forward, recording whatever autograd records.
-  at::Tensor forward_plain(const at::Tensor& x, const at::Tensor& temb);
+  // The plain forward, recording whatever autograd records; `h` (optional) receives
+  // conv1's output plus the time embedding (norm2's input).
+  at::Tensor forward_plain(const at::Tensor& x, const at::Tensor& temb, at::Tensor* h = nullptr);
   double output_scale() const { return scale_; }
 
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/nn/debug.h"
 #include "model/nn/resnet.h"
 
 namespace hallo::nn {
@@ -38,20 +37,8 @@ struct FrozenResnet : torch::autograd::Function<FrozenResnet> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                                                 const at::Tensor& temb, int64_t block) {
     auto& r = *reinterpret_cast<ResnetBlock2DImpl*>(block);
-    // The ops of ResnetBlock2DImpl::forward_plain, keeping h.
-    const at::Tensor n1 = r.norm1->forward(x);
-    check_finite(n1, "ResnetBlock2D.norm1 (GroupNorm)");
-    at::Tensor h = r.conv1->forward(at::silu(n1));
-    check_finite(h, "ResnetBlock2D.conv1");
-    if (r.time_emb_proj && temb.defined())
-      h = h + r.time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-    const at::Tensor n2 = r.norm2->forward(h);
-    check_finite(n2, "ResnetBlock2D.norm2 (GroupNorm)");
-    const at::Tensor c2 = r.conv2->forward(at::silu(n2));
-    check_finite(c2, "ResnetBlock2D.conv2");
-    const at::Tensor skip = r.conv_shortcut ? r.conv_shortcut->forward(x) : x;
-    at::Tensor out = skip + c2;
-    if (r.output_scale() != 1.0) out = out / r.output_scale();
+    at::Tensor h;  // grad mode is off here: the plain forward records nothing
+    at::Tensor out = r.forward_plain(x, temb, &h);
     ctx->save_for_backward({x, h});
     ctx->saved_data["block"] = block;
     return {out};

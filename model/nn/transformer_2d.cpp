@@ -12,6 +12,12 @@ namespace tnn = torch::nn;
 
 namespace {
 
+// [a | g] -> a * gelu(g)
+at::Tensor geglu(const at::Tensor& h) {
+  const auto ag = h.chunk(2, -1);
+  return ag[0] * at::gelu(ag[1]);
+}
+
 // GEGLU's a * gelu(g) for h = [a | g] that keeps only h for backward. Autograd would
 // also keep gelu(g) (half of h again: 42 MiB per SD1.5 block at 32x32 latents and 8
 // frames); backward recomputes it. The same ops as autograd's Mul and Gelu backward,
@@ -19,8 +25,7 @@ namespace {
 struct GegluFunction : torch::autograd::Function<GegluFunction> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h) {
     ctx->save_for_backward({h});
-    const auto ag = h.chunk(2, -1);
-    return {ag[0] * at::gelu(ag[1])};
+    return {geglu(h)};
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {
@@ -46,9 +51,8 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult) {
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
   const at::Tensor h = geglu_proj_->forward(x);  // [.., 2 * inner] = [a | g]
-  if (at::GradMode::is_enabled() && h.requires_grad()) return out_->forward(GegluFunction::apply(h)[0]);
-  const auto ag = h.chunk(2, -1);
-  return out_->forward(ag[0] * at::gelu(ag[1]));
+  const bool grad = at::GradMode::is_enabled() && h.requires_grad();
+  return out_->forward(grad ? GegluFunction::apply(h)[0] : geglu(h));
 }
 
 BasicTransformerBlockImpl::BasicTransformerBlockImpl(const TransformerBlockOptions& o) {

@@ -96,7 +96,7 @@ TEST(GradCheckpoint, ReentrantRuleDropsTheDownPathWithoutAudioGradient) {
   };
   // Audio dropped (no gradient): upstream's reentrant checkpointing leaves the down
   // blocks' audio and motion modules without gradient; mid and up blocks still train.
-  for (const nn::CheckpointPolicy p : {nn::CheckpointPolicy{true, true}, nn::CheckpointPolicy{false, true}}) {
+  for (const nn::CheckpointPolicy& p : {nn::CheckpointPolicy{true, true}, nn::CheckpointPolicy{false, true}}) {
     const auto g = f.grads(p, false);
     EXPECT_EQ(count(g, "down_blocks."), 0) << "recompute " << p.recompute;
     EXPECT_GT(count(g, "mid_block."), 0);
