@@ -64,7 +64,7 @@ double run_child(const model::UNet3DConfig& cfg, int frames, int size, nn::Atten
   }
   auto t0 = std::chrono::steady_clock::now();
   auto y = unet->forward(x, at::scalar_tensor(999, at::kLong), ctx, face, masks, audio, at::ones({3}), &bank, nullptr,
-                         /*cfg=*/false);
+                         /*uncond_samples=*/0);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   profile.reset();
   return secs;

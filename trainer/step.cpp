@@ -183,7 +183,7 @@ ForwardResult forward_loss(StepModels& m, const StepSettings& s, const TrainBatc
   put(rec, "denoising_unet.timestep", t);
   put(rec, "denoising_unet.encoder_hidden_states", tokens);
   const at::Tensor pred = net->denoising_unet->forward(noisy, t, tokens, face_feature, masks, audio, at::Tensor(),
-                                                       use_reference ? &bank : nullptr, nullptr, /*cfg=*/false);
+                                                       use_reference ? &bank : nullptr, nullptr, /*uncond_samples=*/0);
   put(rec, "model_pred", pred);
 
   ForwardResult r;

@@ -251,9 +251,11 @@ void Trainer::Impl::write_run_files(const ModelBundle* bundle) {
   }
   const DataShape shape = data->shape();
   parts.audio = opt.audio_info.is_null() ? nlohmann::json::object() : opt.audio_info;
-  parts.audio["extractor"] = shape.audio_extractor;
-  parts.audio["layers"] = shape.audio_layers;
-  parts.audio["dim"] = shape.audio_dim;
+  // The feature settings stay loadable as an AudioPipelineConfig; what the shards
+  // say about the features rides along under names the parser skips (feature_*).
+  parts.audio["feature_extractor_id"] = shape.audio_extractor;
+  parts.audio["feature_layers"] = shape.audio_layers;
+  parts.audio["feature_dim"] = shape.audio_dim;
   parts.audio["window_radius"] = cfg.data.audio_margin;
   parts.wav2vec2 = opt.wav2vec2;
   parts.data = {{"height", shape.height},
@@ -262,6 +264,10 @@ void Trainer::Impl::write_run_files(const ModelBundle* bundle) {
                 {"n_motion_frames", cfg.data.n_motion_frames},
                 {"fps", cfg.data.fps},
                 {"sample_rate", cfg.data.sample_rate}};
+  // How the training faces were cropped and masked, so inference frames them alike.
+  if (opt.prepare_info.is_object())
+    for (const char* k : {"crop_scale", "masks", "face", "arcface_onnx"})
+      if (opt.prepare_info.contains(k)) parts.data["prepare"][k] = opt.prepare_info.at(k);
 }
 
 DrawShape Trainer::Impl::draw_shape(const TrainBatch& b) const {

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "data/face/embedding.h"
+#include "data/face/reference_crop.h"
 #include "media/probe.h"
 #include "media/video_reader.h"
 #include "model/io/hf_config.h"
@@ -51,17 +52,6 @@ std::string media_reason(const std::string& video, const std::string& msg) {
       msg.find("is a directory") != std::string::npos)
     return "unreadable";  // not media at all, or cut before the header/index was complete
   return "";
-}
-
-// Square crop around the clip's union face box, in source pixels, kept inside the frame.
-cv::Rect crop_for(const cv::Rect2f& face, float scale, int w, int h) {
-  const float side_f = std::min<float>(std::max(face.width, face.height) * scale, static_cast<float>(std::min(w, h)));
-  const int side = std::max(8, static_cast<int>(std::lround(side_f)));
-  const float cx = face.x + face.width / 2, cy = face.y + face.height / 2;
-  int x = static_cast<int>(std::lround(cx - side / 2.0f)), y = static_cast<int>(std::lround(cy - side / 2.0f));
-  x = std::clamp(x, 0, std::max(0, w - side));
-  y = std::clamp(y, 0, std::max(0, h - side));
-  return {x, y, std::min(side, w), std::min(side, h)};
 }
 
 struct OpenClip {
@@ -220,7 +210,7 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
     for (int f = oc.begin; f < oc.end; ++f)
       if (faces[f].has) boxes.push_back(face::face_box(faces[f].lm));
     if (boxes.empty()) continue;  // cannot happen for kept segments; guarded anyway
-    oc.crop = crop_for(face::union_box(boxes), cfg.crop_scale, sw, sh);
+    oc.crop = face::crop_around(face::union_box(boxes), cfg.crop_scale, sw, sh, 1, 1);  // shared with animate
     pending.push_back(std::move(oc));
   }
   if (!pending.empty()) {

@@ -3,7 +3,8 @@
 // mean of [ref, motion frames] -> ReferenceNet write (once per clip) -> CFG batch
 // [uncond, cond] (uncond = imageproj(0), no reference attention, zero face-locator
 // feature, zero audio tokens) -> DDIM -> VAE decode per frame to [0, 1].
-// Long-audio chaining, file I/O and the CLI build on this (later issue).
+// inference/animator chains clips over long audio on top of this; `hallo animate`,
+// training validation and the pipeline golden all go through that one path.
 #include <ATen/core/Tensor.h>
 
 #include <map>
@@ -25,12 +26,27 @@ struct ClipInputs {
   AudioMasks masks;             // per level [F, h_l * w_l]: pose (full), face, lip
   at::Tensor motion_scale;      // [3]: pose, face, lip weights
   at::Tensor init_latents;      // [1, 4, F, H/8, W/8] initial noise (init_noise_sigma = 1)
+  at::Tensor motion_noise;      // [n_motion, 4, H/8, W/8]: noise for the motion-frame latents
+                                // (used when ClipSettings::motion_noise_timestep >= 0)
 };
 
 struct ClipSettings {
   int num_inference_steps = 40;
-  double guidance_scale = 3.5;  // > 1 enables CFG
+  double guidance_scale = 3.5;  // > 1 enables CFG (upstream: one batched [uncond, cond] pass)
   double eta = 0.0;
+  // Separate guidance (paper Table 6) when both are >= 0: the [uncond, full] pass plus an
+  // [uncond, image] pass ("image" = reference, face embedding and face locator, audio
+  // zeroed; same batch layout, see clip_pipeline.cpp), guided as
+  //   uncond + image_scale * (image - uncond) + audio_scale * (full - image),
+  // which equals single CFG when both scales are equal.
+  double audio_guidance_scale = -1;
+  double image_guidance_scale = -1;
+  // Hallo2-style: the motion-frame latents are noised to this training timestep
+  // (scheduler add_noise) before the reference net reads them; < 0: off (Hallo).
+  int motion_noise_timestep = -1;
+  std::string progress_label = "denoise";  // the per-step progress bar's label
+
+  bool separate_guidance() const { return audio_guidance_scale >= 0 && image_guidance_scale >= 0; }
 };
 
 // Recorded intermediates (upstream's names, for debugging against rec.* goldens).

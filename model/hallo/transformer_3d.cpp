@@ -38,10 +38,10 @@ at::Tensor reference_read_block(nn::BasicTransformerBlockImpl& blk, const at::Te
       const auto v = at::cat({a.to_v->forward(own), v_ref.narrow(0, from, count)}, 1);
       return a.attend_projected(a.to_q->forward(own), k, v);
     };
-    if (ro.cfg) {
-      const int64_t half = n / 2;
-      auto uc = a.forward(n1.narrow(0, 0, half));  // uncond half: plain self-attention
-      h = at::cat({uc, read(half, n - half)}, 0) + x;
+    if (ro.uncond_samples > 0) {
+      const int64_t plain = ro.uncond_samples * frames;  // rows are (b f): leading samples first
+      auto uc = a.forward(n1.narrow(0, 0, plain));      // unconditional rows: plain self-attention
+      h = at::cat({uc, read(plain, n - plain)}, 0) + x;
     } else {
       h = read(0, n) + x;
     }

@@ -18,7 +18,9 @@ namespace hallo::model {
 struct ReadOptions {
   const ReferenceBank* bank = nullptr;             // null: plain self-attention, no motion frames
   c10::ScalarType bank_dtype = c10::ScalarType::Half;  // quirk: features pass through float16
-  bool cfg = true;  // batch is [uncond, cond]: the uncond half ignores the reference
+  // CFG batches put their unconditional sample first: the leading `uncond_samples`
+  // samples ignore the reference (1 for [uncond, cond] and [uncond, image, full]; 0: none).
+  int64_t uncond_samples = 1;
   // Quirk: the reference row of sample b is tiled with repeat, so frame row k of the
   // [B*F] batch reads sample k % B's reference (upstream, at inference and in training).
   // false pairs every frame with its own sample's reference.

@@ -92,7 +92,7 @@ at::Tensor UNet3DConditionModelImpl::forward(const at::Tensor& sample, const at:
                                              const at::Tensor& context, const at::Tensor& face_locator_feature,
                                              const AudioMasks& masks, const at::Tensor& audio,
                                              const at::Tensor& motion_scale, const ReferenceBank* bank, Hooks* hooks,
-                                             bool cfg) {
+                                             int64_t uncond_samples) {
   if (sample.dim() != 5) fail_at("UNet3DConditionModel", "sample must be [B, C, F, H, W], got {}", c10::str(sample.sizes()));
   const int64_t b = sample.size(0), f = sample.size(2), h = sample.size(3), w = sample.size(4);
   const auto& b2 = cfg_.base;
@@ -114,7 +114,7 @@ at::Tensor UNet3DConditionModelImpl::forward(const at::Tensor& sample, const at:
   s.audio = audio;
   s.masks = &masks;
   s.motion_scale = motion_scale;
-  s.read = ReadOptions{bank, cfg_.bank_dtype, cfg, cfg_.tile_reference_rows};
+  s.read = ReadOptions{bank, cfg_.bank_dtype, uncond_samples, cfg_.tile_reference_rows};
   s.skip_motion_in_plain_blocks = cfg_.skip_motion_in_plain_blocks;
   s.zero_motion_frames = cfg_.zero_motion_frames;
   s.checkpoint = is_training() ? checkpoint_ : nn::CheckpointPolicy{};

@@ -25,13 +25,13 @@ class UNet3DConditionModelImpl : public torch::nn::Module {
   // face_locator_feature: [B, C0, F, H, W] or undefined; masks: per level [B*F, H_l*W_l];
   // audio: [B, F, T, audio_dim]; motion_scale: [3] (pose, face, lip) or undefined;
   // bank: reference features keyed by this model's block paths, or null (then no
-  // reference attention and 4 zero motion frames, as upstream); cfg: the batch is
-  // [uncond, cond] and the uncond half ignores the reference.
+  // reference attention and 4 zero motion frames, as upstream); uncond_samples: a CFG
+  // batch ([uncond, cond] or [uncond, image, full]) whose leading samples ignore the reference.
   // -> [B, Cout, F, H, W]. `hooks` receives block outputs as [B, C, F, H, W].
   at::Tensor forward(const at::Tensor& sample, const at::Tensor& timestep, const at::Tensor& context,
                      const at::Tensor& face_locator_feature, const AudioMasks& masks, const at::Tensor& audio,
                      const at::Tensor& motion_scale, const ReferenceBank* bank, Hooks* hooks = nullptr,
-                     bool cfg = true);
+                     int64_t uncond_samples = 1);
 
   // Every spatial BasicTransformerBlock with its path and width (for reference pairing).
   std::vector<BlockInfo> transformer_blocks() const;

@@ -59,6 +59,7 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
     const fs::path prep = fs::path(cfg.data.shards.front()) / "prepare_config.json";
     if (fs::exists(prep)) {
       const auto pj = io::load_json_file(prep);
+      to.prepare_info = pj;
       if (pj.contains("audio")) {
         to.audio_info = pj.at("audio");
         const std::string w2v = to.audio_info.value("wav2vec2_path", std::string());

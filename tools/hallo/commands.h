@@ -24,6 +24,7 @@ Command register_audio_features(CLI::App& app, const GlobalOptions& g);
 Command register_synth(CLI::App& app, const GlobalOptions& g);
 Command register_prepare(CLI::App& app, const GlobalOptions& g);
 Command register_train(CLI::App& app, const GlobalOptions& g);
+Command register_animate(CLI::App& app, const GlobalOptions& g);
 #endif
 
 }  // namespace hallo::cli

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   add(register_audio_features);
   add(register_prepare);
   add(register_train);
+  add(register_animate);
 #ifdef HALLO_HAVE_SYNTH
   add(register_synth);
 #endif

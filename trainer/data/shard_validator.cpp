@@ -12,7 +12,7 @@
 #include "data/shard/shard_reader.h"
 #include "media/audio_reader.h"
 #include "media/video_writer.h"
-#include "model/hallo/clip_pipeline.h"
+#include "inference/animator.h"
 
 namespace hallo::trainer {
 
@@ -45,7 +45,7 @@ struct ShardValidator::Impl {
   TrainConfig cfg;
   std::string id, source;
   double t_start = 0, fps = 25;
-  model::ClipInputs in;
+  inference::AnimateInputs in;
   int frames = 0, height = 0, width = 0;
 };
 
@@ -66,9 +66,9 @@ ShardValidator::ShardValidator(const TrainConfig& cfg, const fs::path& shard_dir
   const int m = cfg.data.n_motion_frames, r = cfg.data.audio_margin;
 
   // Reference = first frame; the first clip of inference uses it as the motion frames too.
-  at::Tensor ref = at::empty({1 + m, 3, s.height, s.width});
-  for (int i = 0; i <= m; ++i) data::put_image(ref[i], rec.frames.front());
-  s.in.ref_frames = ref;
+  s.in.frames = s.frames;
+  s.in.reference = at::empty({3, s.height, s.width});
+  data::put_image(s.in.reference, rec.frames.front());
   at::Tensor region = at::empty({1, s.height, s.width});
   data::put_mask(region, rec.face_region);
   s.in.face_region = region.expand({3, -1, -1}).unsqueeze(0).contiguous();  // [1, 3, H, W]
@@ -80,14 +80,14 @@ ShardValidator::ShardValidator(const TrainConfig& cfg, const fs::path& shard_dir
     auto idx = at::empty({s.frames, 2 * r + 1}, at::kLong);
     for (int i = 0; i < s.frames; ++i)
       for (int k = -r; k <= r; ++k) idx[i][k + r] = std::clamp<int64_t>(i + k, 0, F - 1);
-    s.in.audio_windows = audio.index_select(0, idx.view({-1})).view({1, s.frames, 2 * r + 1, L, D});
+    s.in.audio_windows = audio.index_select(0, idx.view({-1})).view({s.frames, 2 * r + 1, L, D});
   }
   for (int l = 0; l < data::kMaskLevels; ++l) {
     const cv::Size sz = data::mask_level_size(s.height, s.width, l);
     auto level = [&](const cv::Mat& mask) {
       at::Tensor t = at::empty({1, sz.height, sz.width});
       data::put_mask(t, mask);
-      return t.view({1, -1}).expand({s.frames, -1}).contiguous();  // [F, h*w]
+      return t.view({1, -1});  // [1, h*w]: the animator repeats it over frames
     };
     s.in.masks.full.push_back(level(rec.pose_masks[static_cast<size_t>(l)]));
     s.in.masks.face.push_back(level(rec.face_masks[static_cast<size_t>(l)]));
@@ -104,22 +104,21 @@ fs::path ShardValidator::render(StepModels& models, int64_t step, const fs::path
   auto& s = *impl_;
   if (!models.vae) fail("validation needs the VAE");
   at::NoGradGuard no_grad;
-  // Its own generator, seeded like upstream's validation: the training RNG is untouched.
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(s.cfg.seed);
-  const int64_t down = int64_t{1} << (models.vae->config().block_out_channels.size() - 1);
-  s.in.init_latents = at::randn({1, models.vae->config().latent_channels, s.frames, s.height / down, s.width / down}, gen);
-  s.in.motion_scale = at::ones({3});
-  sched::DDIMScheduler scheduler(s.cfg.validation_scheduler(), "validation scheduler");
-  model::ClipSettings settings;
-  settings.num_inference_steps = s.cfg.val.inference_steps;
-  settings.guidance_scale = s.cfg.val.cfg_scale;
+  // The inference path users run, seeded like upstream's validation: the training RNG is untouched.
+  inference::AnimateSettings as;
+  as.frames_per_clip = s.frames;
+  as.motion_frames = s.cfg.data.n_motion_frames;
+  as.clip.num_inference_steps = s.cfg.val.inference_steps;
+  as.clip.guidance_scale = s.cfg.val.cfg_scale;
+  as.seed = static_cast<uint64_t>(s.cfg.seed);
+  inference::Animator animator(models.net, models.vae, s.cfg.validation_scheduler(), as);
   // A stage-1 net normalises each frame on its own, which is exactly per-frame inference.
   auto& ucfg = models.net->denoising_unet->mutable_config();
   const bool inflated = ucfg.use_inflated_groupnorm;
   ucfg.use_inflated_groupnorm = true;
   at::Tensor video;
   try {
-    video = model::animate_clip(models.net, models.vae, scheduler, s.in, settings);  // [1, 3, F, H, W] in [0, 1]
+    video = animator.render(s.in);  // [F, 3, H, W] in [0, 1]
   } catch (...) {
     ucfg.use_inflated_groupnorm = inflated;
     throw;
@@ -132,7 +131,7 @@ fs::path ShardValidator::render(StepModels& models, int64_t step, const fs::path
   eo.fps = s.fps;
   media::VideoWriter w(out, s.width, s.height, eo);
   const at::Tensor frames =
-      (video[0].permute({1, 2, 3, 0}) * 255.0).round().clamp(0, 255).to(at::kByte).contiguous();  // [F, H, W, 3]
+      (video.permute({0, 2, 3, 1}) * 255.0).round().clamp(0, 255).to(at::kByte).contiguous();  // [F, H, W, 3]
   for (int64_t f = 0; f < frames.size(0); ++f) w.write_rgb(frames[f].data_ptr<uint8_t>());
   try {
     media::AudioDecodeOptions ao;
