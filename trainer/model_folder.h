@@ -11,8 +11,12 @@
 //   net.trainable.safetensors  the trained parameters (net.pth key layout)
 //   vae/config.json, vae/diffusion_pytorch_model.safetensors
 //   audio.json                 the audio feature settings the shards were made with
-//                              (extractor id, `hallo prepare`'s audio section); a
-//                              wav2vec2 model, when used, is linked under audio/
+//                              (`hallo prepare`'s audio section, loadable as an
+//                              AudioPipelineConfig, plus feature_extractor_id /
+//                              feature_layers / feature_dim); a wav2vec2 model,
+//                              when used, is linked under audio/
+//   model.json "data"          frame size, frames per clip, motion frames, fps and
+//                              "prepare": the face crop / mask settings of the shards
 // Files that do not change between checkpoints are hard links (copies across file
 // systems), so a checkpoint costs the trained weights only.
 #include <nlohmann/json.hpp>

@@ -10,7 +10,10 @@
 - SIGTERM: a complete checkpoint at the step it stopped, exit 143;
 - a corrupt clip is skipped and named; bad configs, missing weights, an empty shard
   folder and shards from two audio extractors fail with messages naming the file;
-- --dry-run prints the trainable parameters and the memory estimate.
+- --dry-run prints the trainable parameters and the memory estimate;
+- `hallo animate --model stage2/final`: the model folder `hallo train` wrote animates
+  the portrait from a 3 s speech track into an mp4 of ceil(duration x 25) frames with
+  audio; `--jobs` renders two; a missing image fails naming it and leaves no file.
 
 usage: test_train_cli.py HALLO REPO_ROOT   (exit 77 = skipped: a tool is missing)
 """
@@ -107,6 +110,34 @@ try:
     check("stage 2 trained audio + motion modules + audioproj only",
           all(".audio_modules." in k or ".motion_modules." in k or k.startswith("audioproj.") for k in trained)
           and any(k.startswith("audioproj.") for k in trained), sorted(trained)[:5])
+
+    # --- hallo animate with the model folder training wrote -------------------------------
+    speech = "videos/synth_0001.mp4"
+    r = run("animate", "--model", "stage2/final", "--ref", portrait, "--audio", speech, "--out", "anim/talk.mp4",
+            "--steps", "2")
+    check("animate runs on stage 2's model folder", r.returncode == 0, r.stderr[-3000:])
+    probe = lambda f, what: subprocess.run(  # noqa: E731
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries", what, "-of", "json", f],
+        capture_output=True, text=True).stdout
+    dur = float(json.loads(probe(speech, "format=duration"))["format"]["duration"])
+    streams = json.loads(probe("anim/talk.mp4", "stream=codec_type,nb_read_frames,duration"))["streams"]
+    video = [x for x in streams if x["codec_type"] == "video"]
+    audio = [x for x in streams if x["codec_type"] == "audio"]
+    want = -(-round(dur * 16000) * 25 // 16000)  # ceil(samples / rate * fps) as the feature path counts
+    check("animate: ceil(duration x fps) frames", video and abs(int(video[0]["nb_read_frames"]) - want) <= 1,
+          (video, want, dur))
+    check("animate: the audio track is there and as long as the video",
+          audio and abs(float(audio[0]["duration"]) - int(video[0]["nb_read_frames"]) / 25) < 0.1, audio)
+    with open("anim/jobs.jsonl", "w") as f:
+        for i in range(2):
+            f.write(json.dumps({"ref": portrait, "audio": os.path.abspath(f"videos/synth_000{i + 2}.mp4"),
+                                "out": f"job{i}.mp4", "seed": i}) + "\n")
+    r = run("animate", "--model", "stage2/final", "--jobs", "anim/jobs.jsonl", "--steps", "1")
+    check("animate --jobs renders each job", r.returncode == 0 and all(
+        os.path.getsize(f"anim/job{i}.mp4") > 0 for i in range(2)), r.stderr[-2000:])
+    r = run("animate", "--model", "stage2/final", "--ref", "no_such.png", "--audio", speech, "--out", "anim/bad.mp4")
+    check("animate: a missing image is named, nothing written",
+          r.returncode == 1 and "no_such.png" in r.stderr and not os.path.exists("anim/bad.mp4"), r.stderr[-500:])
 
     # --- resume after SIGKILL is bit-exact ------------------------------------------------
     common = ["train", "--config", tiny2, *data, *s2_from, "--max-steps", "20", "--set", "checkpointing_steps=10",
