@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "data/face/embedding.h"
 #include "data/face/landmarks.h"
+#include "data/prepare/prepare_config.h"
 #include "inference/animator.h"
 #include "inference/reference.h"
 #include "media/audio_reader.h"
@@ -85,30 +86,17 @@ AnimateSession::AnimateSession(LoadedModel model, AnimateConfig cfg, std::string
   if (s.model.fps > 0 && std::abs(s.model.fps - c.fps) > 1e-9)
     spdlog::warn("animating at {} fps, but the model was trained at {} fps", c.fps, s.model.fps);
 
-  // Face: the training data's crop, masks and detector settings; the inference config's expand ratio.
-  face::FaceAnalyzerConfig fa;
+  // Face: the training data's crop, masks and detector settings (read by prepare's own
+  // config parser, defaults where absent); the inference config's expand ratio.
+  const nlohmann::json& p = s.model.prepare;
+  const data::PrepareConfig prep = data::PrepareConfig::from_json(
+      p.is_object() ? p : nlohmann::json{{"crop_scale", c.crop_scale}}, s.model.source + ": model.json data.prepare");
   s.crop.width = c.width;
   s.crop.height = c.height;
-  s.crop.crop_scale = static_cast<float>(c.crop_scale);
-  const nlohmann::json& p = s.model.prepare;
-  if (p.is_object()) {
-    if (p.contains("crop_scale")) s.crop.crop_scale = p["crop_scale"].get<float>();
-    if (p.contains("masks")) {
-      const auto& m = p["masks"];
-      s.crop.masks.mask_size_ref = m.value("mask_size_ref", s.crop.masks.mask_size_ref);
-      s.crop.masks.face_blur = m.value("face_blur", s.crop.masks.face_blur);
-      s.crop.masks.lip_blur = m.value("lip_blur", s.crop.masks.lip_blur);
-      s.crop.masks.lip_expand = m.value("lip_expand", s.crop.masks.lip_expand);
-    }
-    if (p.contains("face")) {
-      const auto& f = p["face"];
-      fa.shape_predictor = f.value("shape_predictor", fa.shape_predictor);
-      fa.onnx_detector = f.value("onnx_detector", fa.onnx_detector);
-      fa.detect_max_side = f.value("detect_max_side", fa.detect_max_side);
-      fa.upsample = f.value("upsample", fa.upsample);
-    }
-    if (arcface_onnx.empty()) arcface_onnx = p.value("arcface_onnx", std::string());
-  }
+  s.crop.crop_scale = p.is_object() && p.contains("crop_scale") ? prep.crop_scale : static_cast<float>(c.crop_scale);
+  s.crop.masks = prep.masks;
+  if (arcface_onnx.empty()) arcface_onnx = prep.arcface_onnx;
+  const face::FaceAnalyzerConfig fa = prep.face;
   s.crop.masks.box_expand = static_cast<float>(c.face_expand_ratio);
   s.analyzer = std::make_unique<face::FaceAnalyzer>(fa);
   if (!arcface_onnx.empty()) s.embedder = std::make_unique<face::FaceEmbedder>(arcface_onnx);

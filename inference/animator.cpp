@@ -52,17 +52,19 @@ at::Tensor Animator::render(const AnimateInputs& in, const std::function<void(co
   model::ClipInputs ci;
   ci.face_emb = dev(in.face_emb);
   ci.face_region = dev(in.face_region);
-  for (const auto* level : {&in.masks.full, &in.masks.face, &in.masks.lip}) {
-    auto& out = level == &in.masks.full ? ci.masks.full : level == &in.masks.face ? ci.masks.face : ci.masks.lip;
-    out.clear();
-    for (const auto& m : *level) out.push_back(dev(m.reshape({1, -1}).expand({F, -1}).contiguous()));  // [F, h*w]
-  }
+  auto per_frame = [&](const std::vector<at::Tensor>& levels) {  // [1, h*w] -> [F, h*w] per level
+    std::vector<at::Tensor> out;
+    for (const auto& m : levels) out.push_back(dev(m.reshape({1, -1}).expand({F, -1}).contiguous()));
+    return out;
+  };
+  ci.masks = {per_frame(in.masks.full), per_frame(in.masks.face), per_frame(in.masks.lip)};
   ci.motion_scale = dev(at::tensor({s_.pose_weight, s_.face_weight, s_.lip_weight}, at::kDouble));
   const at::Tensor ref = dev(in.reference).unsqueeze(0);  // [1, 3, H, W] in [-1, 1]
 
   // One generator for the whole video: clip k's noise follows clip k-1's draws.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(s_.seed);
   const int64_t C = vae_->config().latent_channels;
+  sched::DDIMScheduler scheduler(scheduler_, "inference scheduler");  // set_timesteps per clip resets it
   std::vector<at::Tensor> videos;  // per clip [F, 3, H, W] float32 CPU in [0, 1]
   at::Tensor previous;             // the last clip's frames, on the device, in [0, 1]
   for (int64_t k = 0; k < clips; ++k) {
@@ -94,7 +96,6 @@ at::Tensor Animator::render(const AnimateInputs& in, const std::function<void(co
       ci.motion_noise = dev(at::randn({s_.motion_frames, C, H / down, W / down}, gen));
     model::ClipSettings cs = s_.clip;
     cs.progress_label = clips > 1 ? fmt::format("clip {}/{}", k + 1, clips) : s_.clip.progress_label;
-    sched::DDIMScheduler scheduler(scheduler_, "inference scheduler");
     model::ClipRecord clip_rec;
     const at::Tensor video = model::animate_clip(net_, vae_, scheduler, ci, cs, record ? &clip_rec : nullptr);
     if (record)
