@@ -19,6 +19,7 @@ class ProgressBar {
   // Extra text after the ETA (e.g. "loss 0.123 lr 1e-05").
   void set_suffix(std::string s) { suffix_ = std::move(s); }
   bool enabled() const { return enabled_; }
+  void disable() { enabled_ = false; }  // e.g. on every rank but rank 0
 
  private:
   void draw(bool final);

@@ -43,7 +43,7 @@ std::vector<AnimateJob> read_job_list(const fs::path& jsonl) {
       if (!j.contains(k) || !j[k].is_string()) fail_at(where, "missing string field '{}'", k);
     for (const auto& [k, v] : j.items())
       if (k != "ref" && k != "audio" && k != "out" && k != "seed") fail_at(where, "unknown field '{}'", k);
-    AnimateJob job{resolve(j["ref"]), resolve(j["audio"]), resolve(j["out"]), std::nullopt};
+    AnimateJob job{resolve(j["ref"]), resolve(j["audio"]), resolve(j["out"]), std::nullopt, 0};
     if (j.contains("seed")) job.seed = j["seed"].get<uint64_t>();
     jobs.push_back(job);
   }
@@ -173,6 +173,11 @@ AnimateResult AnimateSession::run(const AnimateJob& job) {
   in.masks = ref.masks;
   in.audio_windows = audio::audio_windows(feats.emb, radius);
   in.frames = feats.audio_frames;
+  if (job.shuffle_audio_blocks > 0) {
+    in.audio_windows = shuffle_audio_blocks(in.audio_windows, in.frames, job.shuffle_audio_blocks, as.seed);
+    spdlog::info("control: audio features shuffled in blocks of {} frames (the mp4 keeps the original audio)",
+                 job.shuffle_audio_blocks);
+  }
   AnimateResult r;
   r.face_found = crop.face_found;
   r.audio_seconds = static_cast<double>(wave.size()) / s.audio->config().features.sample_rate;

@@ -18,6 +18,10 @@ namespace hallo::inference {
 struct AnimateJob {
   std::filesystem::path ref, audio, out;
   std::optional<uint64_t> seed;  // overrides the config's
+  // > 0: the lip-sync control. The audio features are shuffled in blocks of this
+  // many frames (shuffle_audio_blocks, seeded by the seed); the mp4 keeps the
+  // original audio, so scoring it against its own track measures chance.
+  int shuffle_audio_blocks = 0;
 };
 
 // --jobs list.jsonl: one {"ref": ..., "audio": ..., "out": ..., "seed": ...} per line;

@@ -14,6 +14,22 @@ int64_t clip_count(int64_t frames, int frames_per_clip) {
   return (frames + frames_per_clip - 1) / frames_per_clip;
 }
 
+at::Tensor shuffle_audio_blocks(const at::Tensor& windows, int64_t frames, int block, uint64_t seed) {
+  if (block < 1) fail("shuffle_audio_blocks: block must be >= 1, got {}", block);
+  frames = std::min(frames, windows.size(0));
+  const int64_t blocks = (frames + block - 1) / block;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const at::Tensor order = at::randperm(blocks, gen, at::TensorOptions().dtype(at::kLong));
+  std::vector<int64_t> rows;
+  rows.reserve(static_cast<size_t>(windows.size(0)));
+  for (int64_t k = 0; k < blocks; ++k) {
+    const int64_t b = order[k].item<int64_t>();
+    for (int64_t r = b * block; r < std::min(frames, (b + 1) * block); ++r) rows.push_back(r);
+  }
+  for (int64_t r = frames; r < windows.size(0); ++r) rows.push_back(r);
+  return windows.index_select(0, at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(windows.device()));
+}
+
 Animator::Animator(model::HalloNet net, model::AutoencoderKL vae, sched::SchedulerConfig scheduler, AnimateSettings s)
     : net_(std::move(net)), vae_(std::move(vae)), scheduler_(std::move(scheduler)), s_(std::move(s)) {
   if (s_.frames_per_clip < 1) fail("animate: frames per clip must be >= 1, got {}", s_.frames_per_clip);

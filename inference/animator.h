@@ -72,4 +72,10 @@ class Animator {
 // Number of clips for `frames` video frames (audio padded up to whole clips).
 int64_t clip_count(int64_t frames, int frames_per_clip);
 
+// The lip-sync control: per-frame audio windows [N, ...] with their first `frames`
+// rows cut into blocks of `block` frames put in a seeded random order (the last,
+// shorter block too; rows past `frames` stay). A video rendered from these, scored
+// against the original audio, shows how much of a lip-sync score is chance.
+at::Tensor shuffle_audio_blocks(const at::Tensor& windows, int64_t frames, int block, uint64_t seed);
+
 }  // namespace hallo::inference

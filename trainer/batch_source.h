@@ -29,6 +29,11 @@ class BatchSource {
   virtual TrainBatch next(int batch_size) = 0;
   virtual nlohmann::json position() const = 0;
   virtual void seek(const nlohmann::json& position) = 0;
+  // A position saved by a run of `from_world` ranks, for a run of `to_world` ranks
+  // (resume with another world size: the same number of samples counts as consumed).
+  virtual nlohmann::json remap_position(const nlohmann::json& position, int from_world, int to_world) const {
+    return position;
+  }
   virtual DataShape shape() const = 0;
   virtual size_t size() const = 0;             // clips this rank samples from
   virtual std::vector<std::string> bad_clips() const { return {}; }  // messages naming shard and clip

@@ -44,11 +44,16 @@ int64_t step_of(const fs::path& p) {
 std::string checkpoint_name(int64_t step) { return fmt::format("checkpoint-{:06d}", step); }
 
 nlohmann::json TrainerState::to_json() const {
-  return {{"step", step},
+  nlohmann::json j = {{"step", step},
           {"data", data},
           {"consecutive_nonfinite", consecutive_nonfinite},
           {"skipped_steps", skipped_steps},
           {"config", config}};
+  if (world_size > 1) {
+    j["world_size"] = world_size;
+    j["data_by_rank"] = data_by_rank;
+  }
+  return j;
 }
 
 TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string& where) {
@@ -59,6 +64,12 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
   s.consecutive_nonfinite = f.get_or<int>("consecutive_nonfinite", 0);
   s.skipped_steps = f.get_or<int64_t>("skipped_steps", 0);
   s.config = j.value("config", nlohmann::json());
+  s.world_size = f.get_or<int>("world_size", 1);
+  if (s.world_size > 1) {
+    s.data_by_rank = j.at("data_by_rank").get<std::vector<nlohmann::json>>();
+    if (static_cast<int>(s.data_by_rank.size()) != s.world_size)
+      fail_at(where, "data_by_rank has {} entries for world_size {}", s.data_by_rank.size(), s.world_size);
+  }
   return s;
 }
 
@@ -127,7 +138,8 @@ fs::path CheckpointStore::save(const CheckpointWrite& w) {
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 
-  write_model_folder(tmp / "model", *w.parts, w.trainable->params(), w.stage, w.state.step, w.state.config);
+  if (w.write_model) w.write_model(tmp / "model");
+  else write_model_folder(tmp / "model", *w.parts, w.trainable->params(), w.stage, w.state.step, w.state.config);
 
   // Optimizer: moments under the parameter's name, step counts in the metadata.
   std::vector<io::TensorRecord> recs;
@@ -142,8 +154,12 @@ fs::path CheckpointStore::save(const CheckpointWrite& w) {
 
   // RNG: the training stream and libtorch's default CPU generator.
   const at::Tensor cpu = at::detail::getDefaultCPUGenerator().get_state();
-  io::write_safetensors(tmp / "rng.safetensors",
-                        {io::from_tensor("train", w.rng->state()), io::from_tensor("torch_cpu", cpu)});
+  std::vector<io::TensorRecord> rng_recs = {io::from_tensor("train", w.rng->state()), io::from_tensor("torch_cpu", cpu)};
+  for (size_t r = 0; r < w.other_train_rng.size(); ++r) {
+    rng_recs.push_back(io::from_tensor(fmt::format("train.rank{}", r + 1), w.other_train_rng[r]));
+    rng_recs.push_back(io::from_tensor(fmt::format("torch_cpu.rank{}", r + 1), w.other_cpu_rng[r]));
+  }
+  io::write_safetensors(tmp / "rng.safetensors", rng_recs);
 
   write_file_atomic(tmp / "trainer_state.json", w.state.to_json().dump(2) + "\n");
   write_file_atomic(tmp / kManifest, nlohmann::json{{"step", w.state.step}, {"files", file_sizes(tmp)}}.dump(2) + "\n");
@@ -153,17 +169,21 @@ fs::path CheckpointStore::save(const CheckpointWrite& w) {
   return final_dir;
 }
 
-LoadedCheckpoint read_checkpoint(const fs::path& ckpt) {
+TrainerState read_trainer_state(const fs::path& ckpt) {
   verify_checkpoint(ckpt);
+  const fs::path s = ckpt / "trainer_state.json";
+  return TrainerState::from_json(io::load_json_file(s), s.string());
+}
+
+LoadedCheckpoint read_checkpoint(const fs::path& ckpt) {
   LoadedCheckpoint c;
   c.dir = ckpt;
-  const fs::path s = ckpt / "trainer_state.json";
-  c.state = TrainerState::from_json(io::load_json_file(s), s.string());
+  c.state = read_trainer_state(ckpt);
   c.model = read_model_folder(ckpt / "model");
   return c;
 }
 
-void restore_optimizer(const fs::path& ckpt, const TrainableSet& trainable, AdamW& optimizer) {
+void restore_optimizer(const fs::path& ckpt, const std::vector<NamedParam>& params, AdamW& optimizer) {
   const fs::path file = ckpt / "optimizer.safetensors";
   const io::StateDict sd = io::StateDict::open(file);
   const auto& meta = sd.weights().metadata;
@@ -172,7 +192,7 @@ void restore_optimizer(const fs::path& ckpt, const TrainableSet& trainable, Adam
   const nlohmann::json steps = nlohmann::json::parse(it->second);
   auto& state = optimizer.mutable_state();
   state.clear();
-  for (const auto& p : trainable.params()) {
+  for (const auto& p : params) {
     if (!steps.contains(p.name)) continue;  // never had a gradient: no state, as in torch
     AdamW::ParamState st;
     st.step = steps.at(p.name).get<int64_t>();
@@ -189,12 +209,13 @@ void restore_optimizer(const fs::path& ckpt, const TrainableSet& trainable, Adam
   }
 }
 
-void restore_rng(const fs::path& ckpt, StepRng& rng) {
+void restore_rng(const fs::path& ckpt, StepRng& rng, int rank) {
   const io::StateDict sd = io::StateDict::open(ckpt / "rng.safetensors");
-  rng.set_state(sd.tensor("train").clone());
+  const std::string suffix = rank == 0 ? "" : fmt::format(".rank{}", rank);
+  rng.set_state(sd.tensor("train" + suffix).clone());
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(sd.tensor("torch_cpu").clone());
+  gen.set_state(sd.tensor("torch_cpu" + suffix).clone());
 }
 
 }  // namespace hallo::trainer

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,7 +28,9 @@ namespace hallo::trainer {
 
 struct TrainerState {
   int64_t step = 0;               // optimizer steps completed
-  nlohmann::json data;            // BatchSource::position()
+  nlohmann::json data;            // BatchSource::position() (rank 0's)
+  int world_size = 1;             // ranks that wrote it
+  std::vector<nlohmann::json> data_by_rank;  // every rank's position (world_size > 1)
   int consecutive_nonfinite = 0;
   int64_t skipped_steps = 0;
   nlohmann::json config;          // the resolved TrainConfig of the run
@@ -36,10 +39,16 @@ struct TrainerState {
 };
 
 struct CheckpointWrite {
+  // model/ is a Hallo model folder from `parts` and `trainable`, unless `write_model`
+  // is given (the VAE stage writes a diffusers VAE folder there).
   const ModelFolderParts* parts = nullptr;
   const TrainableSet* trainable = nullptr;
+  std::function<void(const std::filesystem::path& model_dir)> write_model;
   const AdamW* optimizer = nullptr;
   const StepRng* rng = nullptr;
+  // Other ranks' generator states (rank r >= 1 at [r - 1]): their StepRng and default
+  // CPU generator, saved as train.rank<r> / torch_cpu.rank<r>.
+  std::vector<at::Tensor> other_train_rng, other_cpu_rng;
   int stage = 2;
   TrainerState state;
 };
@@ -72,9 +81,11 @@ struct LoadedCheckpoint {
 };
 // Reads the state and the model folder (weights are applied by the caller).
 LoadedCheckpoint read_checkpoint(const std::filesystem::path& ckpt);
-// Restores optimizer moments and RNG states from `ckpt` for the parameters of `trainable`.
-void restore_optimizer(const std::filesystem::path& ckpt, const TrainableSet& trainable, AdamW& optimizer);
-void restore_rng(const std::filesystem::path& ckpt, StepRng& rng);
+// trainer_state.json of a complete checkpoint.
+TrainerState read_trainer_state(const std::filesystem::path& ckpt);
+// Restores optimizer moments and RNG states from `ckpt` for the parameters `params`.
+void restore_optimizer(const std::filesystem::path& ckpt, const std::vector<NamedParam>& params, AdamW& optimizer);
+void restore_rng(const std::filesystem::path& ckpt, StepRng& rng, int rank = 0);
 
 std::string checkpoint_name(int64_t step);  // "checkpoint-000120"
 

@@ -3,6 +3,8 @@
 // applies, and gradient-norm clipping. One process: nothing to reduce. The
 // data-parallel reducer (c10d, bucketed, overlapped with backward) implements the
 // same interface, so the step does not change.
+#include <ATen/core/Tensor.h>
+
 #include <string>
 #include <vector>
 
@@ -10,6 +12,9 @@
 
 namespace hallo::trainer {
 
+// The training loop's one link to the other ranks: gradient reduction plus the few
+// collectives the loop needs (initial weights, logged values, stop signals, the
+// per-rank state a checkpoint holds). One process: every call is trivial.
 class GradientReducer {
  public:
   virtual ~GradientReducer() = default;
@@ -22,6 +27,12 @@ class GradientReducer {
   virtual int rank() const { return 0; }
   // Mean over ranks of a scalar (for logging global values).
   virtual double mean(double local) { return local; }
+  virtual double max(double local) { return local; }
+  // Rank 0's values into every rank's tensors (in place).
+  virtual void broadcast_from_root(std::vector<at::Tensor>& tensors) {}
+  // Every rank's bytes in rank order (small: RNG states, sampler positions, step statistics).
+  virtual std::vector<std::string> gather(const std::string& mine) { return {mine}; }
+  virtual void barrier() {}
 };
 
 class LocalReducer : public GradientReducer {};

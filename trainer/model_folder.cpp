@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <unistd.h>
+
 #include <fstream>
 
 #include "core/atomic_file.h"
@@ -35,6 +37,16 @@ void link_tree(const fs::path& from, const fs::path& to) {
 }
 
 }  // namespace
+
+void write_vae_folder(const fs::path& dir, const nlohmann::json& config, const std::vector<NamedParam>& weights) {
+  if (fs::exists(dir)) fail_at(dir.string(), "refusing to overwrite an existing folder");
+  const fs::path tmp = dir.parent_path() / (dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  write_json(tmp / "config.json", config);
+  write_params(tmp / "diffusion_pytorch_model.safetensors", weights, "vae");
+  fs::rename(tmp, dir);
+}
 
 void link_or_copy(const fs::path& from, const fs::path& to) {
   std::error_code ec;

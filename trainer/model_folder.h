@@ -48,6 +48,12 @@ void write_model_folder(const std::filesystem::path& dir, const ModelFolderParts
                         const std::vector<NamedParam>& trainable, int stage, int64_t step,
                         const nlohmann::json& train_config);
 
+// A diffusers VAE folder (config.json, diffusion_pytorch_model.safetensors) from the
+// VAE's parameters and buffers: what `stage: vae` writes and vae_model_path reads.
+// `dir` must not exist; written through a temp folder renamed at the end.
+void write_vae_folder(const std::filesystem::path& dir, const nlohmann::json& config,
+                      const std::vector<NamedParam>& weights);
+
 // Writes the frozen parameters and buffers once (net.pth layout).
 void write_frozen_weights(const std::filesystem::path& file, const std::vector<NamedParam>& frozen);
 

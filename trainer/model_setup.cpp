@@ -185,6 +185,37 @@ void zero_init_like_upstream(model::HalloNet& net) {
   }
 }
 
+VaeBundle build_vae(const TrainConfig& c, bool need_vae, bool load) {
+  VaeBundle b;
+  const uint64_t seed = c.model.init_seed ? c.model.init_seed : c.seed;
+  // A diffusers folder / weights file, or a seeded random one from model.vae.
+  if (!c.vae_model_path.empty() && load) {
+    fs::path w = c.vae_model_path, cfg = fs::is_directory(w) ? w / "config.json" : w.parent_path() / "config.json";
+    if (!fs::exists(w)) fail_at(w.string(), "no such VAE (vae_model_path)");
+    if (!fs::exists(cfg)) fail_at(cfg.string(), "no such file (the VAE's config.json)");
+    b.config = io::load_json_file(cfg);
+    merge(b.config, c.model.vae);
+    b.vae = model::AutoencoderKL(model::VaeConfig::from_json(b.config, cfg.string()));
+    const io::StateDict sd = io::StateDict::open(w);
+    nn::load_weights(*b.vae, sd, {true, model::vae_translate_legacy_key});
+    b.weights = sd.weights().source;
+    if (fs::is_directory(w)) {
+      for (const char* f : {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"})
+        if (fs::exists(w / f)) b.weights = w / f;
+    }
+    b.report = "vae <- " + c.vae_model_path;
+  } else if (c.model.vae.is_object() && !c.model.vae.empty()) {
+    b.config = c.model.vae;
+    torch::manual_seed(seed + 1);
+    b.vae = model::AutoencoderKL(model::VaeConfig::from_json(b.config, "model.vae"));
+    b.report = "vae: fresh seeded init (model.vae)";
+  } else if (need_vae) {
+    fail("training needs a VAE (vae_model_path): the shards carry no usable latents, or stage 2 zeroes motion frames "
+         "(start_ratio > 0), or validation renders videos");
+  }
+  return b;
+}
+
 ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need_vae, bool load) {
   ModelBundle b;
   const uint64_t seed = c.model.init_seed ? c.model.init_seed : c.seed;
@@ -244,31 +275,11 @@ ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need
     b.report.push_back(fmt::format("every network: fresh seeded init (seed {})", seed));
   }
 
-  // VAE: a diffusers folder / weights file, or a seeded random one from model.vae.
-  if (!c.vae_model_path.empty() && load) {
-    fs::path w = c.vae_model_path, cfg = fs::is_directory(w) ? w / "config.json" : w.parent_path() / "config.json";
-    if (!fs::exists(w)) fail_at(w.string(), "no such VAE (vae_model_path)");
-    if (!fs::exists(cfg)) fail_at(cfg.string(), "no such file (the VAE's config.json)");
-    b.vae_config = io::load_json_file(cfg);
-    merge(b.vae_config, c.model.vae);
-    b.vae = model::AutoencoderKL(model::VaeConfig::from_json(b.vae_config, cfg.string()));
-    const io::StateDict sd = io::StateDict::open(w);
-    nn::load_weights(*b.vae, sd, {true, model::vae_translate_legacy_key});
-    b.vae_weights = sd.weights().source;
-    if (fs::is_directory(w)) {
-      for (const char* f : {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"})
-        if (fs::exists(w / f)) b.vae_weights = w / f;
-    }
-    b.report.push_back("vae <- " + c.vae_model_path);
-  } else if (c.model.vae.is_object() && !c.model.vae.empty()) {
-    b.vae_config = c.model.vae;
-    torch::manual_seed(seed + 1);
-    b.vae = model::AutoencoderKL(model::VaeConfig::from_json(b.vae_config, "model.vae"));
-    b.report.push_back("vae: fresh seeded init (model.vae)");
-  } else if (need_vae) {
-    fail("training needs a VAE (vae_model_path): the shards carry no usable latents, or stage 2 zeroes motion frames "
-         "(start_ratio > 0), or validation renders videos");
-  }
+  VaeBundle v = build_vae(c, need_vae, load);
+  b.vae = v.vae;
+  b.vae_config = v.config;
+  b.vae_weights = v.weights;
+  if (!v.report.empty()) b.report.push_back(v.report);
   if (b.vae) {
     b.vae->eval();
     for (auto& p : b.vae->parameters()) p.set_requires_grad(false);

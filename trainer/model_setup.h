@@ -32,6 +32,16 @@ struct ModelBundle {
   std::vector<std::string> report;    // one line per part: where its weights came from
 };
 
+struct VaeBundle {
+  model::AutoencoderKL vae{nullptr};  // null when none is configured and none is needed
+  nlohmann::json config;
+  std::filesystem::path weights;      // empty: random init
+  std::string report;
+};
+// The VAE of a run: vae_model_path (diffusers folder or weights file, strict), else a
+// seeded random init from model.vae. Parameters keep requires_grad (the VAE stage trains them).
+VaeBundle build_vae(const TrainConfig& c, bool need_vae, bool load = true);
+
 // The per-part net config a training config and its data imply.
 nlohmann::json net_config_for(const TrainConfig& c, const DataShape& shape);
 

@@ -228,6 +228,12 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
   }
   const auto t2 = clock::now();
   o.reducer->finish();
+  if (o.reducer->world_size() > 1) {
+    // The global loss; a non-finite loss on any rank makes it NaN everywhere, so every
+    // rank skips the same steps.
+    report.loss = o.reducer->mean(report.loss);
+    loss_finite = std::isfinite(report.loss);
+  }
   if (observer) observer->on_gradients(*o.trainable);
   const ClipResult clip = clip_grad_norm(params, o.max_grad_norm);
   report.grad_norm = clip.total_norm;

@@ -24,6 +24,8 @@ class StepRng {
  public:
   StepRng(uint64_t seed, int rank);
   StepDraws draw(const DrawShape& s);
+  // The stream itself, for loops with their own draws (the VAE stage's posterior noise).
+  at::Generator& generator() { return gen_; }
   at::Tensor state() const;  // uint8 tensor, as torch.Generator.get_state()
   void set_state(const at::Tensor& state);
 

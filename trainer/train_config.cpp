@@ -97,6 +97,17 @@ TrainConfig TrainConfig::stage2() {
   return c;
 }
 
+TrainConfig TrainConfig::vae() {
+  TrainConfig c = stage1();
+  c.stage = kStageVae;
+  c.exp_name = "vae";
+  c.data.sample_margin = 0;  // the reference frame is just another training image
+  c.solver.learning_rate = 1e-4;
+  c.solver.max_train_steps = 2000;
+  c.val.validation_steps = 0;
+  return c;
+}
+
 sched::SchedulerConfig TrainConfig::train_scheduler() const {
   nlohmann::json k = noise_scheduler_kwargs.is_object() ? noise_scheduler_kwargs : nlohmann::json::object();
   if (enable_zero_snr) {
@@ -138,9 +149,14 @@ QuirkConfig TrainConfig::effective_quirks() const {
 TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) fail_at(where, "a training config must be a mapping");
   JsonFields f(j, where);
-  const int stage = f.get_or<int>("stage", 2);
-  if (stage != 1 && stage != 2) fail_at(where, "'stage' must be 1 or 2, got {}", stage);
-  TrainConfig c = stage == 1 ? stage1() : stage2();
+  int stage = 2;
+  if (f.has("stage")) {
+    const auto& sv = j.at("stage");
+    if (sv.is_string() && sv.get<std::string>() == "vae") stage = kStageVae;
+    else if (sv.is_number_integer() && (sv.get<int>() == 1 || sv.get<int>() == 2)) stage = sv.get<int>();
+    else fail_at(where, "'stage' must be 1, 2 or vae, got {}", sv.dump());
+  }
+  TrainConfig c = stage == 1 ? stage1() : stage == 2 ? stage2() : vae();
 
   reject_unknown(f, "", {"stage", "exp_name", "output_dir", "data", "solver", "val", "model", "quirks",
                          "upstream_compat", "noise_scheduler_kwargs", "enable_zero_snr", "uncond_ratio",
@@ -150,7 +166,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
                          "net_path", "unet_additional_kwargs", "trainable_para", "weight_dtype",
                          "face_analysis_model_path", "face_locator_pretrained", "ref_image_paths", "mask_image_paths",
                          "ref_img_path", "audio_path", "wav2vec_config", "audio_separator", "face_expand_ratio",
-                         "single_inference_times", "inference_steps", "cfg_scale"});
+                         "single_inference_times", "inference_steps", "cfg_scale", "vae_loss"});
   warn_ignored(f, "", {
       {"uncond_ia_ratio", "upstream never reads it (stage 2 drops image and audio independently)"},
       {"face_analysis_model_path", "training reads face embeddings and masks from the shards (hallo prepare)"},
@@ -286,6 +302,13 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     c.model.audioproj = object_or_null(g, "audioproj", c.model.audioproj);
     c.model.init_seed = static_cast<uint64_t>(g.get_or<int64_t>("init_seed", 0));
   }
+  if (f.has("vae_loss")) {
+    if (stage != kStageVae) fail_at(where, "'vae_loss' applies to 'stage: vae' only");
+    JsonFields g = f.object("vae_loss");
+    reject_unknown(g, "vae_loss.", {"kl_weight", "face_weight"});
+    c.vae_loss.kl_weight = g.get_or<double>("kl_weight", c.vae_loss.kl_weight);
+    c.vae_loss.face_weight = g.get_or<double>("face_weight", c.vae_loss.face_weight);
+  }
   if (f.has("quirks")) {
     JsonFields g = f.object("quirks");
     reject_unknown(g, "quirks.", {"average_mse_before_snr_weighting", "reentrant_checkpoint_grads",
@@ -377,6 +400,11 @@ void TrainConfig::validate(const std::string& where) const {
     fail_at(where, "checkpointing_steps must be >= 0 and checkpoints_total_limit >= 1");
   if (val.validation_steps < 0 || val.inference_steps < 1 || val.loss_steps < 0)
     fail_at(where, "val.validation_steps and val.loss_steps must be >= 0, inference_steps >= 1");
+  if (stage == kStageVae) {
+    if (vae_loss.kl_weight < 0 || vae_loss.face_weight < 0) fail_at(where, "vae_loss.kl_weight and face_weight must be >= 0");
+    if (vae_model_path.empty() && (!model.vae.is_object() || model.vae.empty()))
+      fail_at(where, "stage vae needs a VAE shape (model.vae) or a VAE to fine-tune (vae_model_path)");
+  }
   if (stage == 2 && trainable_para.empty()) fail_at(where, "trainable_para is empty: stage 2 would train nothing");
   if (!resume_from_checkpoint.empty() && resume_from_checkpoint != "latest")
     fail_at(where, "resume_from_checkpoint: only 'latest' is read from the config; pass --resume DIR for a folder");
@@ -388,7 +416,8 @@ nlohmann::json TrainConfig::to_json() const {
   const auto& s = solver;
   const auto& q = quirks;
   nlohmann::json j;
-  j["stage"] = stage;
+  if (stage == kStageVae) j["stage"] = "vae";
+  else j["stage"] = stage;
   j["exp_name"] = exp_name;
   j["output_dir"] = output_dir;
   j["upstream_compat"] = upstream_compat;
@@ -433,7 +462,9 @@ nlohmann::json TrainConfig::to_json() const {
                  {"bank_float16", q.bank_float16}};
   j["noise_scheduler_kwargs"] = noise_scheduler_kwargs;
   j["enable_zero_snr"] = enable_zero_snr;
-  if (stage == 1) {
+  if (stage == kStageVae) {
+    j["vae_loss"] = {{"kl_weight", vae_loss.kl_weight}, {"face_weight", vae_loss.face_weight}};
+  } else if (stage == 1) {
     j["uncond_ratio"] = uncond_ratio;
   } else {
     j["uncond_img_ratio"] = uncond_img_ratio;

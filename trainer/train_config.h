@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "losses/vae_loss.h"
 #include "model/schedulers/scheduler_config.h"
 
 namespace hallo::trainer {
@@ -108,8 +109,12 @@ struct ModelConfig {
   uint64_t init_seed = 0;       // seed of fresh initialisations (0: `seed`)
 };
 
+// `stage: vae` fits the VAE alone (reconstruction + KL on the shards' frames, trainer/vae_trainer.h):
+// the demo's tiny VAE. Real runs use the frozen SD VAE and never need it.
+inline constexpr int kStageVae = 0;
+
 struct TrainConfig {
-  int stage = 2;
+  int stage = 2;  // 1, 2 or kStageVae
   std::string exp_name = "stage2";
   std::string output_dir = "./exp_output";
   DataConfig data;
@@ -139,6 +144,7 @@ struct TrainConfig {
   std::string base_model_path, vae_model_path, mm_path, stage1_ckpt_dir, net_path;
   nlohmann::json unet_additional_kwargs;  // stage 2 UNet3D kwargs (upstream key)
   std::vector<std::string> trainable_para{"audio_modules", "motion_modules"};  // stage 2
+  losses::VaeLossConfig vae_loss;  // stage vae
 
   // The noise schedule training uses: upstream's get_noise_scheduler (zero-SNR,
   // trailing, v-prediction, and beta_schedule forced to scaled_linear).
@@ -152,7 +158,8 @@ struct TrainConfig {
 
   static TrainConfig stage1();       // upstream configs/train/stage1.yaml values
   static TrainConfig stage2();       // upstream configs/train/stage2.yaml values
-  // `j` is read over the preset of its `stage` (default 2). `where` names the file.
+  static TrainConfig vae();          // stage: vae (project preset)
+  // `j` is read over the preset of its `stage` (1, 2 or "vae"; default 2). `where` names the file.
   static TrainConfig from_json(const nlohmann::json& j, const std::string& where);
   // Loads a YAML/JSON file, applies `overrides` ("solver.learning_rate=2e-5", value
   // parsed as YAML) and reads it. Warnings (ignored upstream keys) go to spdlog.

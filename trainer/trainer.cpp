@@ -1,6 +1,7 @@
 #include "trainer/trainer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -80,7 +81,8 @@ struct Trainer::Impl {
   std::unique_ptr<TrainableSet> trainable;
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<StepRng> rng;
-  LocalReducer reducer;
+  std::unique_ptr<GradientReducer> reducer;
+  bool root() const { return opt.rank == 0; }
   LrSchedule lr;
   ModelFolderParts parts;
   TrainerState state;
@@ -94,6 +96,7 @@ struct Trainer::Impl {
   std::vector<MicroBatch> next_micro_batches();
   DrawShape draw_shape(const TrainBatch& b) const;
   double heldout_loss();
+  void gather_step_statistics(StepReport& r);
   void log_step(RunLog& log, const StepReport& r, double seconds, int64_t samples, std::optional<double> heldout);
   fs::path save_checkpoint(CheckpointStore& store);
   void write_final(const fs::path& dir);
@@ -181,6 +184,16 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
 
   apply_quirks(m.net, settings.quirks, cfg.data.n_motion_frames);
   trainable = std::make_unique<TrainableSet>(TrainableSet::select(m.net, cfg.stage, cfg.trainable_para));
+  reducer = opt.make_reducer ? opt.make_reducer(trainable->params()) : std::make_unique<LocalReducer>();
+  if (reducer->world_size() != opt.world_size || reducer->rank() != opt.rank)
+    fail("trainer: the reducer is rank {} of {}, the options say {} of {}", reducer->rank(), reducer->world_size(),
+         opt.rank, opt.world_size);
+  if (!resume_from && reducer->world_size() > 1) {
+    // Every rank starts from rank 0's weights (they agree anyway when seeded or loaded).
+    std::vector<at::Tensor> ts;
+    for (const auto& p : trainable->params()) ts.push_back(p.param.detach());
+    reducer->broadcast_from_root(ts);
+  }
   m.net->train();
   if (cfg.stage == 2) m.net->reference_unet->eval();  // upstream: from_pretrained, never trained in stage 2
   m.net->denoising_unet->set_checkpointing(
@@ -190,7 +203,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   optimizer = std::make_unique<AdamW>(AdamWOptions{cfg.solver.adam_beta1, cfg.solver.adam_beta2,
                                                    cfg.solver.adam_epsilon, cfg.solver.adam_weight_decay});
   lr.kind = cfg.solver.lr_scheduler;
-  lr.base_lr = cfg.effective_learning_rate(reducer.world_size());
+  lr.base_lr = cfg.effective_learning_rate(reducer->world_size());
   lr.warmup_steps = cfg.solver.lr_warmup_steps;
   lr.total_steps = cfg.solver.max_train_steps;
   lr.num_cycles = cfg.solver.lr_num_cycles;
@@ -198,13 +211,24 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
     // accelerate counts warmup/total in micro-steps and steps the scheduler once per process.
     lr.warmup_steps *= cfg.solver.gradient_accumulation_steps;
     lr.total_steps *= cfg.solver.gradient_accumulation_steps;
-    lr.steps_per_update = reducer.world_size();
+    lr.steps_per_update = reducer->world_size();
   }
-  rng = std::make_unique<StepRng>(cfg.seed, reducer.rank());
+  rng = std::make_unique<StepRng>(cfg.seed, reducer->rank());
   if (resume_from) {
-    restore_optimizer(*resume_from, *trainable, *optimizer);
-    restore_rng(*resume_from, *rng);
-    data->seek(state.data);
+    restore_optimizer(*resume_from, trainable->params(), *optimizer);
+    const int saved_world = state.world_size;
+    if (saved_world == reducer->world_size()) {
+      restore_rng(*resume_from, *rng, reducer->rank());
+      data->seek(reducer->rank() == 0 ? state.data : state.data_by_rank.at(static_cast<size_t>(reducer->rank())));
+    } else {
+      // Another world size: each rank's stream restarts from (seed, rank, step) and the
+      // sampler position is re-mapped so the same number of samples counts as consumed.
+      spdlog::warn("resume: the checkpoint was written by {} rank(s), this run has {}: sampler positions are "
+                   "re-mapped and the random streams re-derived; training continues, not bit-identical",
+                   saved_world, reducer->world_size());
+      rng = std::make_unique<StepRng>(cfg.seed ^ static_cast<uint64_t>(state.step) * 0x9e3779b97f4a7c15ull, reducer->rank());
+      data->seek(data->remap_position(state.data, saved_world, reducer->world_size()));
+    }
     spdlog::info("resumed from {} at step {}", resume_from->string(), state.step);
   }
 
@@ -231,6 +255,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
 }
 
 void Trainer::Impl::write_run_files(const ModelBundle* bundle) {
+  if (!root()) return;  // rank 0 writes the run folder
   fs::create_directories(run_dir / "frozen");
   write_file_atomic(run_dir / "config.json", cfg.to_json().dump(2) + "\n");
   // Frozen weights never change: written once, hard-linked into every checkpoint.
@@ -345,9 +370,54 @@ void Trainer::Impl::log_step(RunLog& log, const StepReport& r, double seconds, i
   log.write(state.step, s, extra);
 }
 
+void Trainer::Impl::gather_step_statistics(StepReport& r) {
+  nlohmann::json mine = nlohmann::json::array();
+  for (size_t i = 0; i < r.decisions.size(); ++i) {
+    const auto& d = r.decisions[i];
+    mine.push_back({d.uncond_fwd, d.uncond_img, d.uncond_audio, d.start_frame});
+  }
+  const auto all = reducer->gather(nlohmann::json{{"d", mine}, {"l", r.sample_losses}, {"t", r.sample_timesteps}}.dump());
+  r.decisions.clear();
+  r.sample_losses.clear();
+  r.sample_timesteps.clear();
+  for (const auto& a : all) {
+    const auto j = nlohmann::json::parse(a);
+    for (const auto& d : j.at("d"))
+      r.decisions.push_back({d[0].get<bool>(), d[1].get<bool>(), d[2].get<bool>(), d[3].get<bool>()});
+    for (const auto& l : j.at("l")) r.sample_losses.push_back(l.get<double>());
+    for (const auto& t : j.at("t")) r.sample_timesteps.push_back(t.get<int64_t>());
+  }
+}
+
 fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
   state.data = data->position();
   CheckpointWrite w;
+  if (reducer->world_size() > 1) {
+    // Every rank's generator states and sampler position travel to rank 0, which writes.
+    const at::Tensor cpu = at::detail::getDefaultCPUGenerator().get_state();
+    const at::Tensor mine = rng->state();
+    nlohmann::json j = {{"data", state.data},
+                        {"train", std::vector<uint8_t>(mine.data_ptr<uint8_t>(), mine.data_ptr<uint8_t>() + mine.numel())},
+                        {"cpu", std::vector<uint8_t>(cpu.data_ptr<uint8_t>(), cpu.data_ptr<uint8_t>() + cpu.numel())}};
+    const auto all = reducer->gather(j.dump());
+    state.world_size = reducer->world_size();
+    state.data_by_rank.clear();
+    for (size_t r = 0; r < all.size(); ++r) {
+      const auto jr = nlohmann::json::parse(all[r]);
+      state.data_by_rank.push_back(jr.at("data"));
+      if (r == 0) continue;
+      auto bytes = [](const nlohmann::json& v) {
+        const auto b = v.get<std::vector<uint8_t>>();
+        return at::tensor(at::ArrayRef<uint8_t>(b)).clone();
+      };
+      w.other_train_rng.push_back(bytes(jr.at("train")));
+      w.other_cpu_rng.push_back(bytes(jr.at("cpu")));
+    }
+  }
+  if (!root()) {
+    reducer->barrier();  // rank 0 is writing
+    return {};
+  }
   w.parts = &parts;
   w.trainable = trainable.get();
   w.optimizer = optimizer.get();
@@ -356,6 +426,7 @@ fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
   w.state = state;
   last_checkpoint = store.save(w);
   spdlog::info("checkpoint: {}", last_checkpoint.string());
+  reducer->barrier();
   return last_checkpoint;
 }
 
@@ -394,25 +465,30 @@ TrainResult Trainer::run() {
                static_cast<double>(s.trainable->numel()) / 1e6, s.cfg.stage, s.run_dir.string());
 
   const int64_t max_steps = s.cfg.solver.max_train_steps;
-  RunLog log(s.run_dir, s.resumed ? s.state.step : -1);
+  const bool root = s.root();  // rank 0 logs, checkpoints, validates; every rank trains
+  std::optional<RunLog> log;
+  if (root) log.emplace(s.run_dir, s.resumed ? s.state.step : -1);
   StopSignal stop;
   ProgressBar bar("train", static_cast<uint64_t>(max_steps), " steps", static_cast<uint64_t>(s.state.step));
-  Optimization opt{s.trainable.get(), s.optimizer.get(), &s.reducer, s.cfg.solver.max_grad_norm};
-  const int64_t samples_per_step = int64_t{s.cfg.data.train_bs} * s.cfg.solver.gradient_accumulation_steps;
+  if (!root) bar.disable();
+  Optimization opt{s.trainable.get(), s.optimizer.get(), s.reducer.get(), s.cfg.solver.max_grad_norm};
+  const int world = s.reducer->world_size();
+  const int64_t samples_per_step = int64_t{s.cfg.data.train_bs} * s.cfg.solver.gradient_accumulation_steps * world;
   const size_t dataset_clips = s.data->size();
   auto last_print = std::chrono::steady_clock::now();
   const auto start = last_print;
   const int64_t first_step = s.state.step;
-  if (s.heldout && !s.resumed) {
+  if (s.heldout && !s.resumed && root) {
     const double h = s.heldout_loss();
-    log.write(0, {{"heldout_loss", h}});
+    log->write(0, {{"heldout_loss", h}});
     spdlog::info("held-out loss before training: {:.5f}", h);
   }
 
   while (s.state.step < max_steps) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto micro = s.next_micro_batches();
-    const StepReport r = optimization_step(s.m, s.settings, opt, micro, s.lr.lr_at(s.state.step + 1));
+    StepReport r = optimization_step(s.m, s.settings, opt, micro, s.lr.lr_at(s.state.step + 1));
+    if (world > 1) s.gather_step_statistics(r);  // the per-sample losses and decisions of every rank
     s.state.step += 1;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -436,12 +512,13 @@ TrainResult Trainer::run() {
       s.state.consecutive_nonfinite = 0;
     }
     std::optional<double> held;
-    if (s.heldout && (s.state.step % s.cfg.val.loss_steps == 0 || s.state.step == max_steps)) held = s.heldout_loss();
-    s.log_step(log, r, secs, samples_per_step, held);
+    const bool heldout_due = s.heldout && (s.state.step % s.cfg.val.loss_steps == 0 || s.state.step == max_steps);
+    if (root && heldout_due) held = s.heldout_loss();
+    if (root) s.log_step(*log, r, secs, samples_per_step, held);
     bar.set_suffix(fmt::format("loss {:.4f} lr {:.2e} {:.2f} samples/s", r.loss, r.lr, samples_per_step / secs));
     bar.update(static_cast<uint64_t>(s.state.step));
     const auto now = std::chrono::steady_clock::now();
-    if (!bar.enabled() && (now - last_print > std::chrono::seconds(30) || s.state.step == max_steps || s.state.step == first_step + 1)) {
+    if (root && !bar.enabled() && (now - last_print > std::chrono::seconds(30) || s.state.step == max_steps || s.state.step == first_step + 1)) {
       last_print = now;
       const double done = std::chrono::duration<double>(now - start).count();
       const double eta = done / static_cast<double>(s.state.step - first_step) * static_cast<double>(max_steps - s.state.step);
@@ -449,14 +526,18 @@ TrainResult Trainer::run() {
                    r.loss, r.lr, r.grad_norm, secs, eta, held ? fmt::format(" held-out loss {:.5f}", *held) : "");
     }
 
-    const int sig = stop.received();
+    // Every rank stops at the same step (a signal may reach the ranks at different steps).
+    const int sig = world > 1 ? static_cast<int>(s.reducer->max(stop.received())) : stop.received();
     const bool periodic = s.cfg.checkpointing_steps > 0 && s.state.step % s.cfg.checkpointing_steps == 0;
     if (periodic || sig || s.state.step == max_steps) s.save_checkpoint(store);
     const int every = s.cfg.val.validation_steps;
-    if (s.validator && every > 0 && (s.state.step % every == 0 || s.state.step == 1) && !sig) {
+    const bool validation_due = every > 0 && (s.state.step % every == 0 || s.state.step == 1) && !sig;
+    if (root && s.validator && validation_due) {
       const fs::path video = s.validator->render(s.m, s.state.step, s.run_dir / "validation");
       spdlog::info("validation: {}", video.string());
     }
+    // The other ranks wait while rank 0 renders or scores (a barrier with a long timeout).
+    if (world > 1 && (heldout_due || validation_due)) s.reducer->barrier();
     if (sig) {
       bar.finish();
       spdlog::warn("stopped by {} at step {}; resume with --resume auto", sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -468,7 +549,8 @@ TrainResult Trainer::run() {
     }
   }
   bar.finish();
-  s.write_final(s.run_dir / "final");
+  if (root) s.write_final(s.run_dir / "final");
+  s.reducer->barrier();
   result.step = s.state.step;
   result.final_model = s.run_dir / "final";
   result.last_checkpoint = s.last_checkpoint;

@@ -8,10 +8,12 @@
 // resumed from a checkpoint continues exactly as the uninterrupted run would have
 // (weights, optimizer, RNG and data position are all in the checkpoint).
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "trainer/batch_source.h"
+#include "trainer/gradients.h"
 #include "trainer/train_config.h"
 #include "trainer/validator.h"
 
@@ -24,6 +26,11 @@ struct TrainOptions {
   nlohmann::json audio_info;      // audio feature settings of the shards (for model folders)
   nlohmann::json prepare_info;    // the shards' prepare_config.json (face crop and masks, for model folders)
   std::filesystem::path wav2vec2; // the wav2vec2 the shards were made with, linked into model folders
+  // Multi-process data parallel (trainer/dist/): this process's rank, and the reducer
+  // for the trainable parameters (null: one process, LocalReducer). Rank 0 writes the
+  // run folder, logs and checkpoints; every rank trains.
+  int rank = 0, world_size = 1;
+  std::function<std::unique_ptr<GradientReducer>(const std::vector<NamedParam>&)> make_reducer;
 };
 
 struct TrainResult {

@@ -177,4 +177,20 @@ std::vector<FaceObs> FaceAnalyzer::analyze(const cv::Mat& rgb) {
   return faces;
 }
 
+FaceObs FaceAnalyzer::landmarks_in(const cv::Mat& rgb, const cv::Rect2f& box) {
+  require_rgb(rgb, "FaceAnalyzer::landmarks_in");
+  if (!impl_) fail("FaceAnalyzer::landmarks_in: analyzer was moved from");
+  cv::Mat gray;
+  cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
+  dlib::cv_image<unsigned char> full(gray);
+  const dlib::rectangle rect(std::lround(box.x), std::lround(box.y), std::lround(box.x + box.width) - 1,
+                             std::lround(box.y + box.height) - 1);
+  const dlib::full_object_detection shape = impl_->sp(full, rect);
+  FaceObs obs;
+  for (unsigned long k = 0; k < 68; ++k)
+    obs.lm[k] = cv::Point2f(static_cast<float>(shape.part(k).x()), static_cast<float>(shape.part(k).y()));
+  obs.box = box & cv::Rect2f(0, 0, static_cast<float>(rgb.cols), static_cast<float>(rgb.rows));
+  return obs;
+}
+
 }  // namespace hallo::face

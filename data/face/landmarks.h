@@ -53,6 +53,9 @@ class FaceAnalyzer {
 
   // All faces, largest box first, with landmarks. `rgb` must be CV_8UC3 RGB.
   std::vector<FaceObs> analyze(const cv::Mat& rgb);
+  // Landmarks in a given detector box (no detection; score 0): tracking a face
+  // through frames where the detector misses it.
+  FaceObs landmarks_in(const cv::Mat& rgb, const cv::Rect2f& box);
 
   const FaceAnalyzerConfig& config() const { return cfg_; }
 

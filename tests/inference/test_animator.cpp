@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "inference/animator.h"
 #include "tests/inference/tiny_model.h"
 
@@ -120,6 +122,29 @@ TEST_F(AnimatorTest, RejectsMoreFramesThanAudio) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("audio features cover 4"), std::string::npos) << e.what();
   }
+}
+
+TEST(ShuffleAudioBlocks, PermutesWholeBlocksOfTheSpokenFramesOnly) {
+  // Row r holds the value r, so the output says which input row went where.
+  const at::Tensor w = at::arange(30, at::kFloat).reshape({30, 1, 1, 1}).expand({30, 5, 1, 2}).contiguous();
+  const at::Tensor s = shuffle_audio_blocks(w, 23, 5, 7);
+  ASSERT_EQ(s.sizes(), w.sizes());
+  std::vector<int64_t> rows;
+  for (int64_t r = 0; r < 30; ++r) rows.push_back(static_cast<int64_t>(s[r][0][0][0].item<float>()));
+  EXPECT_TRUE(at::equal(s[4], w[rows[4]]));
+  for (int64_t r = 23; r < 30; ++r) EXPECT_EQ(rows[r], r);  // padding past the audio stays
+  std::vector<int64_t> sorted(rows.begin(), rows.begin() + 23);
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t r = 0; r < 23; ++r) EXPECT_EQ(sorted[r], r);  // a permutation of the spoken rows
+  // Blocks stay contiguous: each run starts at a multiple of 5 and counts up.
+  int moved = 0;
+  for (int64_t r = 0; r < 23; ++r) {
+    if (r > 0 && rows[r] != rows[r - 1] + 1) EXPECT_EQ(rows[r] % 5, 0) << r;
+    moved += rows[r] != r;
+  }
+  EXPECT_GT(moved, 0);
+  EXPECT_TRUE(at::equal(shuffle_audio_blocks(w, 23, 5, 7), s));    // seeded
+  EXPECT_FALSE(at::equal(shuffle_audio_blocks(w, 23, 5, 8), s));
 }
 
 }  // namespace

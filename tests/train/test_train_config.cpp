@@ -60,7 +60,7 @@ TEST(TrainConfig, UnknownKeysAreErrorsNamingKeyAndFile) {
   msg = test::error_message([] { parse("stage: 2\ndata:\n  train_meta_paths: [a.json]\n"); });
   EXPECT_NE(msg.find("data.shards"), std::string::npos) << msg;
   msg = test::error_message([] { parse("stage: 3\n"); });
-  EXPECT_NE(msg.find("'stage' must be 1 or 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'stage' must be 1, 2 or vae"), std::string::npos) << msg;
   msg = test::error_message([] { parse("stage: 2\nsolver:\n  lr_scheduler: exponential\n"); });
   EXPECT_NE(msg.find("lr_scheduler"), std::string::npos) << msg;
   msg = test::error_message([] { parse("stage: 2\nquirks:\n  tile_rows: true\n"); });
@@ -127,6 +127,40 @@ TEST(TrainConfig, ShippedConfigsParse) {
   EXPECT_FALSE(s2.quirks.reentrant_checkpoint_grads);
   const TrainConfig s1 = TrainConfig::load(dir / "stage1.yaml");
   EXPECT_EQ(s1.data.train_bs, 8);
+  // The demo's recipe configs: VAE fit, stage 1, stage 2.
+  const std::filesystem::path demo = std::filesystem::path(HALLO_SOURCE_DIR) / "recipes" / "demo";
+  const TrainConfig v = TrainConfig::load(demo / "vae.yaml");
+  EXPECT_EQ(v.stage, kStageVae);
+  EXPECT_GT(v.vae_loss.face_weight, 0);
+  EXPECT_EQ(TrainConfig::load(demo / "stage1.yaml").stage, 1);
+  EXPECT_EQ(TrainConfig::load(demo / "stage2.yaml").stage, 2);
+}
+
+TEST(TrainConfig, VaeStage) {
+  const TrainConfig v = parse("stage: vae\nvae_loss:\n  kl_weight: 1e-5\nmodel:\n  vae: {latent_channels: 4}\n");
+  EXPECT_EQ(v.stage, kStageVae);
+  EXPECT_DOUBLE_EQ(v.vae_loss.kl_weight, 1e-5);
+  EXPECT_EQ(v.to_json().at("stage"), "vae");
+  EXPECT_EQ(TrainConfig::from_json(v.to_json(), "resolved").to_json(), v.to_json());
+  // A VAE stage needs a VAE to fit; vae_loss belongs to it; stage names are checked.
+  {
+    const std::string e = test::error_message([] { parse("stage: vae\n"); });
+    EXPECT_NE(e.find("model.vae"), std::string::npos) << e;
+    EXPECT_NE(e.find("vae_model_path"), std::string::npos) << e;
+  }
+  {
+    const std::string e = test::error_message([] { parse("stage: 1\nvae_loss: {kl_weight: 1}\n"); });
+    EXPECT_NE(e.find("vae_loss"), std::string::npos) << e;
+    EXPECT_NE(e.find("stage: vae"), std::string::npos) << e;
+  }
+  {
+    const std::string e = test::error_message([] { parse("stage: vea\n"); });
+    EXPECT_NE(e.find("'stage' must be 1, 2 or vae"), std::string::npos) << e;
+  }
+  {
+    const std::string e = test::error_message([] { parse("stage: vae\nmodel: {vae: {latent_channels: 4}}\nvae_loss: {kl_wieght: 1}\n"); });
+    EXPECT_NE(e.find("vae_loss.kl_wieght"), std::string::npos) << e;
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "losses/diffusion_loss.h"
+#include "losses/vae_loss.h"
 #include "trainer/adamw.h"
 #include "trainer/batch.h"
 #include "trainer/gradients.h"
@@ -56,6 +57,31 @@ TEST(DiffusionLoss, OffsetNoiseIsOneValuePerSampleAndChannel) {
 // Our AdamW against libtorch's torch::optim::AdamW (the same torch formula, op by op):
 // equal to float rounding over several steps, with weight decay and a parameter that
 // skips a step (no decay, no state change).
+TEST(VaeLoss, L1PlusScaledKlAgainstAHandComputation) {
+  // One image of 3x2x2 pixels, a 1x1x2 latent: every term by hand.
+  const at::Tensor x = at::tensor({0.5f, -0.5f, 1.0f, 0.0f, 0.2f, 0.2f, 0.2f, 0.2f, -1.f, 1.f, 0.f, 0.f}).reshape({1, 3, 2, 2});
+  const at::Tensor xh = at::zeros({1, 3, 2, 2});
+  model::DiagonalGaussian post;
+  post.mean = at::tensor({1.0f, 0.0f}).reshape({1, 1, 1, 2});
+  post.logvar = at::tensor({0.0f, std::log(4.0f)}).reshape({1, 1, 1, 2});
+  losses::VaeLossConfig c;
+  c.kl_weight = 0.5;
+  const auto t = losses::vae_loss(x, xh, post, at::Tensor(), c);
+  const double l1 = (0.5 + 0.5 + 1.0 + 0.0 + 0.8 + 2.0) / 12.0;
+  // KL per element: (mu^2 + var - 1 - log var) / 2 -> 0.5 and (4 - 1 - log 4) / 2.
+  const double kl = 0.5 + (3.0 - std::log(4.0)) / 2.0;
+  EXPECT_NEAR(t.recon.item<double>(), l1, 1e-6);
+  EXPECT_NEAR(t.kl.item<double>(), kl, 1e-6);
+  EXPECT_NEAR(t.loss.item<double>(), l1 + 0.5 * kl / 12.0, 1e-6);
+  // Face weighting: pixels inside the mask count 1 + face_weight times.
+  c.face_weight = 2.0;
+  const at::Tensor face = at::tensor({1.f, 0.f, 0.f, 0.f}).reshape({1, 1, 2, 2});
+  const auto tf = losses::vae_loss(x, xh, post, face, c);
+  const double weighted = (3 * 0.5 + 0.5 + 1.0 + 0.0 + 3 * 0.2 + 0.2 + 0.2 + 0.2 + 3 * 1.0 + 1.0) / 12.0;
+  EXPECT_NEAR(tf.loss.item<double>(), weighted + 0.5 * kl / 12.0, 1e-6);
+  EXPECT_NEAR(tf.recon.item<double>(), l1, 1e-6);  // logged unweighted
+}
+
 TEST(AdamW, MatchesLibtorch) {
   at::manual_seed(7);
   std::vector<at::Tensor> a = {at::randn({5, 3}), at::randn({7})}, b;

@@ -232,7 +232,7 @@ TEST(Checkpoints, RoundTripTornAndPruned) {
 
   // Round trip: optimizer moments, step counts, RNG, weights.
   AdamW restored({});
-  restore_optimizer(third, *r.trainable, restored);
+  restore_optimizer(third, r.trainable->params(), restored);
   ASSERT_EQ(restored.state().size(), r.opt.state().size());
   for (const auto& [k, s] : r.opt.state()) {
     EXPECT_TRUE(at::equal(s.exp_avg, restored.state().at(k).exp_avg)) << k;

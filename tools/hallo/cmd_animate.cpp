@@ -22,6 +22,7 @@ Command register_animate(CLI::App& app, const GlobalOptions&) {
     std::optional<int> steps, frames_per_clip, motion_frames, motion_noise;
     std::optional<double> cfg, audio_cfg, image_cfg, pose, face, lip, fps;
     std::optional<uint64_t> seed;
+    int shuffle_audio = 0;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("animate", "Animate a portrait from speech: image + audio -> mp4 with the audio");
@@ -52,6 +53,10 @@ Command register_animate(CLI::App& app, const GlobalOptions&) {
   sub->add_option("--fps", o->fps, "output frame rate (default 25)")->check(CLI::PositiveNumber);
   sub->add_option("--motion-noise", o->motion_noise,
                   "Hallo2-style: noise the motion frames to this training timestep (e.g. 25); off by default")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--shuffle-audio", o->shuffle_audio,
+                  "lip-sync control: shuffle the audio features in blocks of N frames (the mp4 keeps the original "
+                  "audio; `hallo eval --metrics lipsync` then measures chance)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--dtype", o->dtype, "fp32 | fp16 | bf16")->check(CLI::IsMember({"fp32", "fp16", "bf16", "float32", "float16", "bfloat16"}));
   sub->add_option("--device", o->device, "cpu, cuda or cuda:N");
@@ -88,9 +93,10 @@ Command register_animate(CLI::App& app, const GlobalOptions&) {
     if (!o->jobs.empty()) {
       if (!o->ref.empty() || !o->audio.empty() || !o->out.empty()) fail("--jobs replaces --ref/--audio/--out; give one or the other");
       jobs = inference::read_job_list(o->jobs);
+      for (auto& j : jobs) j.shuffle_audio_blocks = o->shuffle_audio;
     } else {
       if (o->ref.empty() || o->audio.empty() || o->out.empty()) fail("animate needs --ref, --audio and --out (or --jobs)");
-      jobs.push_back({o->ref, o->audio, o->out, std::nullopt});
+      jobs.push_back({o->ref, o->audio, o->out, std::nullopt, o->shuffle_audio});
     }
     // Inputs are checked before the model loads, so a typo costs nothing.
     for (const auto& j : jobs) {

@@ -10,6 +10,13 @@
 #include "trainer/data/shard_source.h"
 #include "trainer/data/shard_validator.h"
 #include "trainer/trainer.h"
+#include "trainer/vae_trainer.h"
+#ifdef HALLO_HAVE_DIST
+#include "trainer/dist/c10d_reducer.h"
+#include "trainer/dist/comm.h"
+#include "trainer/dist/dist_env.h"
+#include "trainer/dist/launcher.h"
+#endif
 
 namespace hallo::cli {
 
@@ -21,9 +28,11 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
     std::vector<std::string> sets;
     int64_t max_steps = 0;
     bool dry_run = false;
+    int nproc = 1;
+    double dist_timeout = 60, bucket_mb = 25;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("train", "Train Hallo stage 1 or stage 2 on `hallo prepare` shards");
+  auto* sub = app.add_subcommand("train", "Train Hallo stage 1 or stage 2 (or fit a VAE: stage vae) on `hallo prepare` shards");
   sub->add_option("--config", o->config, "training config (configs/train/*.yaml)")->required();
   sub->add_option("--set", o->sets, "override a config key, e.g. --set solver.learning_rate=2e-5 (repeatable)");
   sub->add_option("--out", o->out, "run folder (default: <output_dir>/<exp_name> of the config)");
@@ -31,11 +40,47 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
   sub->add_option("--max-steps", o->max_steps, "train until this step (overrides solver.max_train_steps)")
       ->check(CLI::PositiveNumber);
   sub->add_flag("--dry-run", o->dry_run, "print the resolved config, trainable parameters and memory estimate; train nothing");
+  sub->add_option("--nproc", o->nproc,
+                  "data-parallel ranks on this machine (c10d; one per GPU on CUDA, CPU ranks otherwise); under "
+                  "torchrun / srun leave it out: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are read")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--dist-timeout", o->dist_timeout, "seconds a collective may wait before the run fails (a dead rank)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--bucket-mb", o->bucket_mb, "gradient all-reduce bucket size in MiB")->check(CLI::PositiveNumber);
   return [o]() {
     trainer::TrainConfig cfg = trainer::TrainConfig::load(o->config, o->sets);
     if (o->max_steps > 0) cfg.solver.max_train_steps = static_cast<int>(o->max_steps);
 
-    trainer::ShardSourceOptions so = trainer::shard_source_options(cfg);
+    int rank = 0, world = 1;
+#ifdef HALLO_HAVE_DIST
+    const trainer::dist::DistEnv env = trainer::dist::dist_env_from_environment();
+    if (o->nproc > 1 && !o->dry_run) {
+      if (env.distributed()) fail("--nproc {} inside a launched rank (RANK/WORLD_SIZE are set): give one or the other", o->nproc);
+      if (cfg.stage == trainer::kStageVae) fail("stage vae trains in one process; drop --nproc");
+      // Re-run this command once per rank, with torchrun's environment.
+      trainer::dist::LaunchOptions lo;
+      lo.nproc = o->nproc;
+      lo.args = {"hallo", "train", "--config", o->config};
+      for (const auto& set : o->sets) lo.args.insert(lo.args.end(), {"--set", set});
+      if (!o->out.empty()) lo.args.insert(lo.args.end(), {"--out", o->out});
+      if (!o->resume.empty()) lo.args.insert(lo.args.end(), {"--resume", o->resume});
+      if (o->max_steps > 0) lo.args.insert(lo.args.end(), {"--max-steps", std::to_string(o->max_steps)});
+      lo.args.insert(lo.args.end(), {"--dist-timeout", std::to_string(o->dist_timeout), "--bucket-mb", std::to_string(o->bucket_mb)});
+      return trainer::dist::launch_local(lo);
+    }
+    std::shared_ptr<trainer::dist::Comm> comm;
+    if (env.distributed() && !o->dry_run) {
+      if (cfg.stage == trainer::kStageVae) fail("stage vae trains in one process; launch it without torchrun/srun");
+      comm = trainer::dist::Comm::connect(env, std::chrono::milliseconds(static_cast<int64_t>(o->dist_timeout * 1000)));
+      rank = env.rank;
+      world = env.world_size;
+      spdlog::info("rank {} of {} ({}, {}:{})", rank, world, env.source, env.master_addr, env.master_port);
+    }
+#else
+    if (o->nproc > 1) fail("this build has no multi-process training (c10d Gloo headers were missing: libgloo-dev)");
+#endif
+
+    trainer::ShardSourceOptions so = trainer::shard_source_options(cfg, rank, world);
     if (cfg.data.shards.empty()) fail_at(o->config, "data.shards lists no shard directory");
     std::unique_ptr<trainer::Validator> validator;
     if (cfg.val.validation_steps > 0 || cfg.val.loss_steps > 0) {
@@ -47,11 +92,21 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
         if (fs::exists(d) && fs::equivalent(d, vdir)) so.sampler.exclude_ids.insert(id);
       so.heldout_dir = vdir.string();
       so.heldout_id = id;
-      if (cfg.val.validation_steps > 0 && !o->dry_run) validator = std::make_unique<trainer::ShardValidator>(cfg, vdir, id);
+      if (cfg.val.validation_steps > 0 && !o->dry_run && cfg.stage != trainer::kStageVae && rank == 0) validator = std::make_unique<trainer::ShardValidator>(cfg, vdir, id);
     }
     auto source = std::make_unique<trainer::ShardSource>(so);
 
     trainer::TrainOptions to;
+    to.rank = rank;
+    to.world_size = world;
+#ifdef HALLO_HAVE_DIST
+    if (comm) {
+      const auto bucket = static_cast<int64_t>(o->bucket_mb * 1024 * 1024);
+      to.make_reducer = [comm, bucket](const std::vector<trainer::NamedParam>& params) {
+        return std::make_unique<trainer::dist::C10dReducer>(comm, params, bucket);
+      };
+    }
+#endif
     to.run_dir = o->out;
     to.resume = o->resume;
     to.dry_run = o->dry_run;
@@ -67,6 +122,8 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
           to.wav2vec2 = w2v;
       }
     }
+    if (cfg.stage == trainer::kStageVae)
+      return trainer::VaeTrainer(std::move(cfg), std::move(to), std::move(source)).run().exit_code;
     trainer::Trainer t(std::move(cfg), std::move(to), std::move(source), std::move(validator));
     return t.run().exit_code;
   };

@@ -25,6 +25,7 @@ Command register_synth(CLI::App& app, const GlobalOptions& g);
 Command register_prepare(CLI::App& app, const GlobalOptions& g);
 Command register_train(CLI::App& app, const GlobalOptions& g);
 Command register_animate(CLI::App& app, const GlobalOptions& g);
+Command register_eval(CLI::App& app, const GlobalOptions& g);
 #endif
 
 }  // namespace hallo::cli

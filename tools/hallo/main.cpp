@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   add(register_prepare);
   add(register_train);
   add(register_animate);
+  add(register_eval);
 #ifdef HALLO_HAVE_SYNTH
   add(register_synth);
 #endif

@@ -25,8 +25,9 @@ struct ShardSource::Dir {
 ShardSourceOptions shard_source_options(const TrainConfig& c, int rank, int world_size) {
   ShardSourceOptions o;
   o.dirs = c.data.shards;
-  o.stage = c.stage;
-  o.latents = c.data.latents;
+  // The VAE stage trains on single frames (pixels), which is what stage 1's sampler gives.
+  o.stage = c.stage == kStageVae ? 1 : c.stage;
+  o.latents = c.stage == kStageVae ? "vae" : c.data.latents;
   auto& s = o.sampler;
   s.seed = c.seed;
   s.rank = rank;
@@ -203,6 +204,18 @@ void ShardSource::seek(const nlohmann::json& p) {
     s.seek({j.at("epoch").get<int>(), j.at("pos").get<size_t>()});
     for (const auto& b : j.at("bad")) s.mark_bad(b.at("clip").get<size_t>(), b.at("message").get<std::string>());
   }
+}
+
+nlohmann::json ShardSource::remap_position(const nlohmann::json& p, int from_world, int to_world) const {
+  // Each rank samples its own 1/world of the clips; `pos` counts samples drawn from
+  // that part this epoch. The same global count on `to_world` ranks: pos * from / to.
+  nlohmann::json out = p;
+  for (size_t i = 0; i < out.at("dirs").size() && i < dirs_.size(); ++i) {
+    auto& j = out["dirs"][i];
+    const auto pos = j.at("pos").get<size_t>() * static_cast<size_t>(from_world) / static_cast<size_t>(to_world);
+    j["pos"] = std::min(pos, dirs_[i]->base().size());
+  }
+  return out;
 }
 
 std::vector<std::string> ShardSource::bad_clips() const {

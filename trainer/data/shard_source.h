@@ -36,6 +36,7 @@ class ShardSource : public BatchSource {
   TrainBatch next(int batch_size) override;
   nlohmann::json position() const override;
   void seek(const nlohmann::json& position) override;
+  nlohmann::json remap_position(const nlohmann::json& position, int from_world, int to_world) const override;
   DataShape shape() const override { return shape_; }
   size_t size() const override;
   std::vector<std::string> bad_clips() const override;

@@ -1,0 +1,264 @@
+// Data parallel on c10d (Gloo, CPU), with real processes: two ranks at batch b take
+// the same steps as one process at batch 2b on the same samples and noise; the
+// environment is read as torchrun sets it; a rank that dies makes the other fail
+// quickly with a message instead of hanging.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+
+#include "core/error.h"
+#include "model/io/safetensors.h"
+#include "model/io/state_dict.h"
+#include "tests/common/temp_dir.h"
+#include "trainer/dist/c10d_reducer.h"
+#include "trainer/dist/comm.h"
+#include "trainer/dist/dist_env.h"
+#include "trainer/dist/launcher.h"
+#include "trainer/model_setup.h"
+#include "trainer/step.h"
+#include "trainer/step_rng.h"
+
+namespace hallo::trainer::dist {
+namespace {
+
+namespace fs = std::filesystem;
+
+TrainConfig tiny() {
+  TrainConfig c = TrainConfig::stage2();
+  c.data.train_width = c.data.train_height = 64;
+  c.data.n_sample_frames = 3;
+  c.data.n_motion_frames = 2;
+  c.model.unet = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}, {"cross_attention_dim", 40}};
+  c.model.vae = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}};
+  c.model.audioproj = {{"intermediate_dim", 32}, {"context_tokens", 4}};
+  c.unet_additional_kwargs["audio_attention_dim"] = 24;
+  c.model.init_seed = 5;
+  return c;
+}
+
+DataShape tiny_shape() {
+  DataShape s;
+  s.audio_layers = 2;
+  s.audio_dim = 16;
+  s.height = s.width = 64;
+  return s;
+}
+
+constexpr int64_t kB = 4, kF = 3, kS = 3, kH = 64;
+
+// The whole batch and its draws, the same in every process.
+MicroBatch full_batch() {
+  at::manual_seed(99);
+  TrainBatch b;
+  b.target_pixels = at::rand({kB, kF, 3, kH, kH}) * 2 - 1;
+  b.ref_pixels = at::rand({kB, kS, 3, kH, kH}) * 2 - 1;
+  b.face_region = (at::rand({kB, 1, kH, kH}) > 0.5).to(at::kFloat).expand({-1, 3, -1, -1}).contiguous();
+  b.face_emb = at::randn({kB, 512});
+  for (int l = 0; l < kMaskLevels; ++l) {
+    const int64_t s = kH / 8 >> l;
+    b.full_mask[l] = at::rand({kB, kF, 1, s, s});
+    b.face_mask[l] = at::rand({kB, kF, 1, s, s});
+    b.lip_mask[l] = at::rand({kB, kF, 1, s, s});
+  }
+  b.audio = at::randn({kB, kF, 5, 2, 16});
+  StepRng rng(1, 0);
+  DrawShape ds;
+  ds.stage = 2;
+  ds.batch = kB;
+  ds.frames = kF;
+  ds.ref_frames = kS;
+  ds.height = ds.width = 8;
+  return {b, rng.draw(ds), {}};
+}
+
+// Samples [lo, lo + n) of a micro-batch, draws included.
+MicroBatch slice(const MicroBatch& m, int64_t lo, int64_t n) {
+  MicroBatch s = m;
+  auto rows = [&](const at::Tensor& t, int64_t per) { return t.narrow(0, lo * per, n * per).contiguous(); };
+  TrainBatch& b = s.batch;
+  b.target_pixels = rows(m.batch.target_pixels, 1);
+  b.ref_pixels = rows(m.batch.ref_pixels, 1);
+  b.face_region = rows(m.batch.face_region, 1);
+  b.face_emb = rows(m.batch.face_emb, 1);
+  for (int l = 0; l < kMaskLevels; ++l) {
+    b.full_mask[l] = rows(m.batch.full_mask[l], 1);
+    b.face_mask[l] = rows(m.batch.face_mask[l], 1);
+    b.lip_mask[l] = rows(m.batch.lip_mask[l], 1);
+  }
+  b.audio = rows(m.batch.audio, 1);
+  s.draws.latent_eps = rows(m.draws.latent_eps, kF);
+  s.draws.noise_base = rows(m.draws.noise_base, 1);
+  s.draws.noise_offset = rows(m.draws.noise_offset, 1);
+  s.draws.timesteps = rows(m.draws.timesteps, 1);
+  s.draws.ref_latent_eps = rows(m.draws.ref_latent_eps, kS);
+  return s;
+}
+
+// `steps` optimisation steps on `mb`; returns the trainable weights.
+std::vector<NamedParam> train(const MicroBatch& mb, int steps, GradientReducer* reducer_or_null,
+                              const std::function<std::unique_ptr<GradientReducer>(const std::vector<NamedParam>&)>& make) {
+  TrainConfig cfg = tiny();
+  ModelBundle b = build_models(cfg, tiny_shape(), /*need_vae=*/true);
+  StepModels m;
+  m.net = b.net;
+  m.vae = b.vae;
+  m.schedule = sched::NoiseSchedule(cfg.train_scheduler());
+  StepSettings settings = step_settings(cfg);
+  apply_quirks(m.net, settings.quirks, cfg.data.n_motion_frames);
+  TrainableSet trainable = TrainableSet::select(m.net, 2, cfg.trainable_para);
+  m.net->train();
+  m.net->reference_unet->eval();
+  AdamW opt({});
+  LocalReducer local;
+  std::unique_ptr<GradientReducer> dp = make ? make(trainable.params()) : nullptr;
+  Optimization o{&trainable, &opt, dp ? dp.get() : &local, 1.0};
+  for (int i = 0; i < steps; ++i) optimization_step(m, settings, o, {mb}, 1e-3);
+  std::vector<NamedParam> out;
+  for (const auto& p : trainable.params()) out.push_back({p.name, p.param.detach().clone()});
+  return out;
+}
+
+void set_env(int rank, int world, int port) {
+  setenv("RANK", std::to_string(rank).c_str(), 1);
+  setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+  setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+}
+
+TEST(DistEnv, ReadsTorchrunAndSlurmVariables) {
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID", "SLURM_NTASKS",
+                        "SLURM_LOCALID"})
+    unsetenv(v);
+  EXPECT_FALSE(dist_env_from_environment().distributed());
+  set_env(1, 4, 1234);
+  setenv("LOCAL_RANK", "0", 1);
+  DistEnv e = dist_env_from_environment();
+  EXPECT_EQ(e.rank, 1);
+  EXPECT_EQ(e.world_size, 4);
+  EXPECT_EQ(e.local_rank, 0);
+  EXPECT_EQ(e.master_port, 1234);
+  EXPECT_EQ(e.source, "torchrun");
+  setenv("RANK", "4", 1);
+  EXPECT_THROW(dist_env_from_environment(), Error);  // outside [0, world)
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK"}) unsetenv(v);
+  setenv("SLURM_PROCID", "2", 1);
+  setenv("SLURM_NTASKS", "3", 1);
+  setenv("SLURM_LOCALID", "0", 1);
+  e = dist_env_from_environment();
+  EXPECT_EQ(e.source, "slurm");
+  EXPECT_EQ(e.rank, 2);
+  EXPECT_EQ(e.world_size, 3);
+  unsetenv("MASTER_PORT");
+  EXPECT_THROW(dist_env_from_environment(), Error);  // multi-process needs the rendezvous address
+  for (const char* v : {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "MASTER_ADDR"}) unsetenv(v);
+}
+
+// One rank of the test below, in a fresh process (exec of this test binary: forking
+// a process whose OpenMP runtime is already running can hang the child).
+TEST(DataParallelChild, Rank) {
+  const char* out = std::getenv("HALLO_DIST_TEST_OUT");
+  if (!out) GTEST_SKIP() << "runs as a rank of DataParallel.TwoRanksAtBatchBEqualOneProcessAtBatch2B";
+  const DistEnv env = dist_env_from_environment();
+  auto comm = Comm::connect(env, std::chrono::seconds(60));
+  int64_t buckets = 0;
+  const auto w = train(slice(full_batch(), env.rank * kB / 2, kB / 2), 3, nullptr, [&](const std::vector<NamedParam>& p) {
+    // Small buckets: several collectives launched while backward runs.
+    auto r = std::make_unique<C10dReducer>(comm, p, int64_t{64} << 10);
+    buckets = static_cast<int64_t>(r->buckets());
+    return r;
+  });
+  std::vector<io::TensorRecord> recs;
+  for (const auto& p : w) recs.push_back(io::from_tensor(p.name, p.param));
+  io::write_safetensors(fs::path(out) / ("rank" + std::to_string(env.rank) + ".safetensors"), recs,
+                        {{"buckets", std::to_string(buckets)}});
+}
+
+TEST(DataParallel, TwoRanksAtBatchBEqualOneProcessAtBatch2B) {
+  test::TempDir dir("hallo_dist");
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < 2; ++rank) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      set_env(rank, 2, port);
+      setenv("HALLO_DIST_TEST_OUT", dir.path().c_str(), 1);
+      setenv("HALLO_THREADS", "1", 1);
+      execl("/proc/self/exe", "hallo_dist_tests", "--gtest_filter=DataParallelChild.Rank", nullptr);
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t p : pids) {
+    int status = 0;
+    waitpid(p, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a rank failed";
+  }
+  const int steps = 3;
+  const auto single = train(full_batch(), steps, nullptr, nullptr);
+  const io::StateDict r0 = io::StateDict::open(dir.path() / "rank0.safetensors");
+  const io::StateDict r1 = io::StateDict::open(dir.path() / "rank1.safetensors");
+  EXPECT_GT(std::stoi(r0.weights().metadata.at("buckets")), 3);
+  // What training moved (w - w0) must agree: Adam normalises each gradient, so elements
+  // whose gradient is ~1e-8 move by noise-level amounts either way; the update as a
+  // whole agrees to float tolerance.
+  const TrainConfig cfg = tiny();
+  ModelBundle fresh = build_models(cfg, tiny_shape(), true);
+  const TrainableSet t0 = TrainableSet::select(fresh.net, 2, cfg.trainable_para);
+  double diff2 = 0, upd2 = 0, worst = 0;
+  int changed = 0;
+  for (size_t i = 0; i < single.size(); ++i) {
+    const at::Tensor a = r0.tensor(single[i].name), b = r1.tensor(single[i].name);
+    EXPECT_TRUE(at::equal(a, b)) << "ranks disagree on " << single[i].name;  // identical updates everywhere
+    const at::Tensor w0 = t0.params()[i].param.detach();
+    changed += !at::equal(single[i].param, w0);
+    diff2 += (a - single[i].param).pow(2).sum().item<double>();
+    upd2 += (single[i].param - w0).pow(2).sum().item<double>();
+    worst = std::max(worst, (a - single[i].param).abs().max().item<double>());
+  }
+  std::printf("relative update difference %.3g, largest weight difference %.3g, %d of %zu tensors moved\n",
+              std::sqrt(diff2 / upd2), worst, changed, single.size());
+  EXPECT_GT(changed, static_cast<int>(single.size()) / 2);
+  EXPECT_LT(std::sqrt(diff2 / upd2), 1e-3) << "2 ranks vs 1 process at the doubled batch: relative update difference";
+  EXPECT_LT(worst, 1e-4) << "largest weight difference (lr 1e-3, 3 steps)";
+}
+
+TEST(DataParallel, ADeadRankMakesTheOtherFailFastNamingTheCollective) {
+  const int port = free_port();
+  const pid_t dying = fork();
+  if (dying == 0) {
+    set_env(1, 2, port);
+    try {
+      auto comm = Comm::connect(dist_env_from_environment(), std::chrono::seconds(20));
+      _exit(0);  // leaves without ever joining the all-reduce
+    } catch (...) {
+      _exit(3);
+    }
+  }
+  set_env(0, 2, port);
+  std::string message;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    auto comm = Comm::connect(dist_env_from_environment(), std::chrono::seconds(20));
+    usleep(300000);
+    std::vector<at::Tensor> t{at::ones({1000})};
+    comm->allreduce_sum(t, "all-reduce of gradient bucket 0");
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int status = 0;
+  waitpid(dying, &status, 0);
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) unsetenv(v);
+  EXPECT_NE(message.find("rank 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("all-reduce of gradient bucket 0"), std::string::npos) << message;
+  EXPECT_LT(secs, 25) << "took " << secs << " s";
+}
+
+}  // namespace
+}  // namespace hallo::trainer::dist

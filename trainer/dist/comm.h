@@ -1,0 +1,57 @@
+#pragma once
+// The process group of a multi-process run: c10d's TCPStore rendezvous at
+// MASTER_ADDR:MASTER_PORT (rank 0 serves it) and ProcessGroupGloo (CPU tensors; the
+// CUDA build's NCCL group slots in here). Every collective has a timeout: a dead or
+// stuck rank makes the others fail with an error naming the operation instead of
+// hanging. Only trainer/dist/ includes c10d headers.
+#include <ATen/core/Tensor.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trainer/dist/dist_env.h"
+
+namespace hallo::trainer::dist {
+
+class Comm {
+ public:
+  // Blocks until all `env.world_size` ranks have joined (or `timeout` passes).
+  static std::shared_ptr<Comm> connect(const DistEnv& env, std::chrono::milliseconds timeout);
+  ~Comm();
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  // In-place, blocking.
+  void broadcast(std::vector<at::Tensor>& tensors, int root, const std::string& what);
+  void allreduce_sum(std::vector<at::Tensor>& tensors, const std::string& what);
+  double sum(double local, const std::string& what);
+  double max(double local, const std::string& what);
+  // `timeout` 0: the group's. Dead ranks are still detected at once (closed sockets).
+  void barrier(const std::string& what, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // Every rank's bytes, in rank order (small payloads: RNG states, sampler positions).
+  std::vector<std::string> allgather_bytes(const std::string& mine, const std::string& what);
+
+  // Asynchronous all-reduce (sum) of one contiguous tensor; wait() blocks with the
+  // timeout and throws hallo::Error naming `what` and this rank on failure.
+  class Pending {
+   public:
+    void wait();
+   private:
+    friend class Comm;
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+  };
+  Pending allreduce_sum_async(at::Tensor flat, const std::string& what);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int rank_ = 0, world_ = 1;
+  std::chrono::milliseconds timeout_{60000};
+};
+
+}  // namespace hallo::trainer::dist
