@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <regex>
 
 #include "core/atomic_file.h"
@@ -66,6 +67,7 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
   s.config = j.value("config", nlohmann::json());
   s.world_size = f.get_or<int>("world_size", 1);
   if (s.world_size > 1) {
+    if (!j.contains("data_by_rank")) fail_at(where, "world_size {} but no data_by_rank", s.world_size);
     s.data_by_rank = j.at("data_by_rank").get<std::vector<nlohmann::json>>();
     if (static_cast<int>(s.data_by_rank.size()) != s.world_size)
       fail_at(where, "data_by_rank has {} entries for world_size {}", s.data_by_rank.size(), s.world_size);
@@ -73,8 +75,9 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
   return s;
 }
 
-CheckpointStore::CheckpointStore(fs::path dir, int keep) : dir_(std::move(dir)), keep_(std::max(1, keep)) {
+CheckpointStore::CheckpointStore(fs::path dir, int keep, bool cleanup) : dir_(std::move(dir)), keep_(std::max(1, keep)) {
   fs::create_directories(dir_);
+  if (!cleanup) return;
   // Leftovers of a killed save: never complete, never read.
   for (const auto& e : fs::directory_iterator(dir_))
     if (e.path().filename().string().find(".tmp-") != std::string::npos) {
@@ -141,16 +144,7 @@ fs::path CheckpointStore::save(const CheckpointWrite& w) {
   if (w.write_model) w.write_model(tmp / "model");
   else write_model_folder(tmp / "model", *w.parts, w.trainable->params(), w.stage, w.state.step, w.state.config);
 
-  // Optimizer: moments under the parameter's name, step counts in the metadata.
-  std::vector<io::TensorRecord> recs;
-  nlohmann::json steps = nlohmann::json::object();
-  for (const auto& [name, st] : w.optimizer->state()) {
-    if (!st.exp_avg.defined()) continue;
-    recs.push_back(io::from_tensor("exp_avg/" + name, st.exp_avg));
-    recs.push_back(io::from_tensor("exp_avg_sq/" + name, st.exp_avg_sq));
-    steps[name] = st.step;
-  }
-  io::write_safetensors(tmp / "optimizer.safetensors", recs, {{"steps", steps.dump()}});
+  write_optimizer_state(tmp / "optimizer.safetensors", *w.optimizer);
 
   // RNG: the training stream and libtorch's default CPU generator.
   const at::Tensor cpu = at::detail::getDefaultCPUGenerator().get_state();
@@ -162,6 +156,7 @@ fs::path CheckpointStore::save(const CheckpointWrite& w) {
   io::write_safetensors(tmp / "rng.safetensors", rng_recs);
 
   write_file_atomic(tmp / "trainer_state.json", w.state.to_json().dump(2) + "\n");
+  if (w.before_manifest) w.before_manifest(tmp);
   write_file_atomic(tmp / kManifest, nlohmann::json{{"step", w.state.step}, {"files", file_sizes(tmp)}}.dump(2) + "\n");
   if (fs::exists(final_dir)) fs::remove_all(final_dir);  // a re-run of the same step replaces it
   fs::rename(tmp, final_dir);
@@ -183,29 +178,49 @@ LoadedCheckpoint read_checkpoint(const fs::path& ckpt) {
   return c;
 }
 
-void restore_optimizer(const fs::path& ckpt, const std::vector<NamedParam>& params, AdamW& optimizer) {
-  const fs::path file = ckpt / "optimizer.safetensors";
-  const io::StateDict sd = io::StateDict::open(file);
-  const auto& meta = sd.weights().metadata;
-  auto it = meta.find("steps");
-  if (it == meta.end()) fail_at(file.string(), "no 'steps' metadata");
-  const nlohmann::json steps = nlohmann::json::parse(it->second);
+void write_optimizer_state(const fs::path& file, const AdamW& optimizer) {
+  std::vector<io::TensorRecord> recs;
+  nlohmann::json steps = nlohmann::json::object();
+  for (const auto& [name, st] : optimizer.state()) {
+    if (!st.exp_avg.defined()) continue;
+    recs.push_back(io::from_tensor("exp_avg/" + name, st.exp_avg));
+    recs.push_back(io::from_tensor("exp_avg_sq/" + name, st.exp_avg_sq));
+    steps[name] = st.step;
+  }
+  io::write_safetensors(file, recs, {{"steps", steps.dump()}});
+}
+
+void restore_optimizer(const fs::path& ckpt, const std::vector<NamedParam>& params, AdamW& optimizer,
+                       const std::vector<bool>* owned) {
+  std::vector<fs::path> files{ckpt / "optimizer.safetensors"};
+  static const std::regex shard("optimizer\\.rank[0-9]+\\.safetensors");
+  for (const auto& e : fs::directory_iterator(ckpt))
+    if (std::regex_match(e.path().filename().string(), shard)) files.push_back(e.path());
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < params.size(); ++i) index[params[i].name] = i;
   auto& state = optimizer.mutable_state();
   state.clear();
-  for (const auto& p : params) {
-    if (!steps.contains(p.name)) continue;  // never had a gradient: no state, as in torch
-    AdamW::ParamState st;
-    st.step = steps.at(p.name).get<int64_t>();
-    st.exp_avg = sd.tensor("exp_avg/" + p.name).clone();
-    st.exp_avg_sq = sd.tensor("exp_avg_sq/" + p.name).clone();
-    if (st.exp_avg.sizes() != p.param.sizes())
-      fail_at(file.string(), "optimizer state of '{}' has shape {}, the parameter {}", p.name,
-              c10::str(st.exp_avg.sizes()), c10::str(p.param.sizes()));
-    state[p.name] = std::move(st);
-  }
-  for (const auto& [name, v] : steps.items()) {
-    (void)v;
-    if (!state.count(name)) fail_at(file.string(), "optimizer state for '{}', which is not a trainable parameter", name);
+  for (const auto& file : files) {
+    const io::StateDict sd = io::StateDict::open(file);
+    const auto& meta = sd.weights().metadata;
+    auto it = meta.find("steps");
+    if (it == meta.end()) fail_at(file.string(), "no 'steps' metadata");
+    const nlohmann::json steps = nlohmann::json::parse(it->second);
+    for (const auto& [name, v] : steps.items()) {
+      auto pi = index.find(name);
+      if (pi == index.end()) fail_at(file.string(), "optimizer state for '{}', which is not a trainable parameter", name);
+      if (owned && !(*owned)[pi->second]) continue;  // another rank's shard
+      const auto& p = params[pi->second];
+      AdamW::ParamState st;
+      st.step = v.get<int64_t>();
+      st.exp_avg = sd.tensor("exp_avg/" + name).clone();
+      st.exp_avg_sq = sd.tensor("exp_avg_sq/" + name).clone();
+      if (st.exp_avg.sizes() != p.param.sizes())
+        fail_at(file.string(), "optimizer state of '{}' has shape {}, the parameter {}", name,
+                c10::str(st.exp_avg.sizes()), c10::str(p.param.sizes()));
+      if (state.count(name)) fail_at(file.string(), "optimizer state for '{}' is in two shards", name);
+      state[name] = std::move(st);
+    }
   }
 }
 

@@ -49,6 +49,10 @@ struct CheckpointWrite {
   // Other ranks' generator states (rank r >= 1 at [r - 1]): their StepRng and default
   // CPU generator, saved as train.rank<r> / torch_cpu.rank<r>.
   std::vector<at::Tensor> other_train_rng, other_cpu_rng;
+  // Sharded optimizer state (ZeRO-1): called with the temporary folder after rank 0's
+  // files are written and before the manifest, so the other ranks add their
+  // optimizer.rank<k>.safetensors (write_optimizer_state) and the manifest lists them.
+  std::function<void(const std::filesystem::path& tmp)> before_manifest;
   int stage = 2;
   TrainerState state;
 };
@@ -56,7 +60,8 @@ struct CheckpointWrite {
 class CheckpointStore {
  public:
   // `dir`: RUN_DIR/checkpoints. `keep`: how many checkpoints to keep (oldest removed).
-  CheckpointStore(std::filesystem::path dir, int keep);
+  // `cleanup`: remove temp folders a killed save left (one process of a run does it).
+  CheckpointStore(std::filesystem::path dir, int keep, bool cleanup = true);
 
   std::filesystem::path save(const CheckpointWrite& w);
   // Newest complete checkpoint; torn ones are skipped with a warning. nullopt: none.
@@ -81,10 +86,16 @@ struct LoadedCheckpoint {
 };
 // Reads the state and the model folder (weights are applied by the caller).
 LoadedCheckpoint read_checkpoint(const std::filesystem::path& ckpt);
+// AdamW moments under the parameter's name, step counts in the metadata.
+void write_optimizer_state(const std::filesystem::path& file, const AdamW& optimizer);
+
 // trainer_state.json of a complete checkpoint.
 TrainerState read_trainer_state(const std::filesystem::path& ckpt);
-// Restores optimizer moments and RNG states from `ckpt` for the parameters `params`.
-void restore_optimizer(const std::filesystem::path& ckpt, const std::vector<NamedParam>& params, AdamW& optimizer);
+// Restores optimizer moments from `ckpt` for the parameters `params` (those with
+// `owned` true, when given): from optimizer.safetensors and any optimizer.rank<k>
+// shards, so a sharded checkpoint resumes sharded or not, on any number of ranks.
+void restore_optimizer(const std::filesystem::path& ckpt, const std::vector<NamedParam>& params, AdamW& optimizer,
+                       const std::vector<bool>* owned = nullptr);
 void restore_rng(const std::filesystem::path& ckpt, StepRng& rng, int rank = 0);
 
 std::string checkpoint_name(int64_t step);  // "checkpoint-000120"

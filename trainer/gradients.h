@@ -33,6 +33,12 @@ class GradientReducer {
   // Every rank's bytes in rank order (small: RNG states, sampler positions, step statistics).
   virtual std::vector<std::string> gather(const std::string& mine) { return {mine}; }
   virtual void barrier() {}
+  // ZeRO-1: every parameter's value from the rank that owns (updated) it.
+  virtual void broadcast_from_owners(const std::vector<NamedParam>& params, const std::vector<int>& owner) {}
+  // Communication statistics (cumulative): seconds spent waiting for gradient
+  // all-reduces after backward (not hidden by it), and buckets started during backward.
+  virtual double exposed_seconds() const { return 0; }
+  virtual double launched_during_backward() const { return 0; }
 };
 
 class LocalReducer : public GradientReducer {};

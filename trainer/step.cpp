@@ -245,7 +245,8 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
     o.trainable->zero_grad();
     return report;
   }
-  o.optimizer->step(params, lr);
+  o.optimizer->step(params, lr, o.owned);
+  if (o.owners) o.reducer->broadcast_from_owners(params, *o.owners);
   o.trainable->zero_grad();
   report.update_s = secs(t2);
   return report;

@@ -89,6 +89,10 @@ struct Optimization {
   AdamW* optimizer = nullptr;
   GradientReducer* reducer = nullptr;
   double max_grad_norm = 1.0;
+  // ZeRO-1 (optimizer state sharded): each parameter's owning rank (trainer/zero.h);
+  // this rank updates its own, then every parameter is broadcast from its owner. Null: unsharded.
+  const std::vector<int>* owners = nullptr;
+  const std::vector<bool>* owned = nullptr;
 };
 
 StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization& o, const std::vector<MicroBatch>& micro,

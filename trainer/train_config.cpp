@@ -250,7 +250,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
                                   "checkpoint_keep_blocks", "max_train_steps", "max_grad_norm", "learning_rate", "scale_lr", "lr_scheduler",
                                   "lr_warmup_steps", "lr_num_cycles", "use_8bit_adam", "adam_beta1", "adam_beta2",
                                   "adam_weight_decay", "adam_epsilon", "enable_xformers_memory_efficient_attention",
-                                  "max_consecutive_nonfinite"});
+                                  "max_consecutive_nonfinite", "zero_stage"});
     if (g.has("use_8bit_adam") && g.get<bool>("use_8bit_adam"))
       spdlog::warn("{}: 'solver.use_8bit_adam' is ignored: bitsandbytes' AdamW8bit is CUDA-only and not "
                    "reproducible; standard AdamW (float32 state) is used",
@@ -278,6 +278,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     s.adam_weight_decay = g.get_or<double>("adam_weight_decay", s.adam_weight_decay);
     s.adam_epsilon = g.get_or<double>("adam_epsilon", s.adam_epsilon);
     s.max_consecutive_nonfinite = g.get_or<int>("max_consecutive_nonfinite", s.max_consecutive_nonfinite);
+    s.zero_stage = g.get_or<int>("zero_stage", s.zero_stage);
   }
   if (f.has("val")) {
     JsonFields g = f.object("val");
@@ -380,6 +381,9 @@ void TrainConfig::validate(const std::string& where) const {
   positive("solver.max_train_steps", s.max_train_steps);
   positive("solver.learning_rate", s.learning_rate);
   positive("solver.max_consecutive_nonfinite", s.max_consecutive_nonfinite);
+  if (s.zero_stage == 2)
+    fail_at(where, "solver.zero_stage 2 (sharded gradients) is not implemented yet; zero_stage 1 shards the optimizer state");
+  if (s.zero_stage != 0 && s.zero_stage != 1) fail_at(where, "solver.zero_stage must be 0 or 1, got {}", s.zero_stage);
   if (s.mixed_precision != "no")
     fail_at(where, "solver.mixed_precision '{}' is not supported yet: training runs in float32 ('no')", s.mixed_precision);
   if (s.lr_scheduler != "constant" && s.lr_scheduler != "constant_with_warmup" && s.lr_scheduler != "linear" &&
@@ -448,7 +452,8 @@ nlohmann::json TrainConfig::to_json() const {
                  {"adam_beta2", s.adam_beta2},
                  {"adam_weight_decay", s.adam_weight_decay},
                  {"adam_epsilon", s.adam_epsilon},
-                 {"max_consecutive_nonfinite", s.max_consecutive_nonfinite}};
+                 {"max_consecutive_nonfinite", s.max_consecutive_nonfinite},
+                 {"zero_stage", s.zero_stage}};
   j["val"] = {{"validation_steps", val.validation_steps}, {"shards", val.shards}, {"clip", val.clip},
               {"inference_steps", val.inference_steps}, {"cfg_scale", val.cfg_scale}, {"loss_steps", val.loss_steps}};
   j["model"] = {{"unet", model.unet}, {"vae", model.vae}, {"face_locator", model.face_locator},

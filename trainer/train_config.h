@@ -55,6 +55,10 @@ struct SolverConfig {
   double adam_epsilon = 1e-8;
   // Non-finite loss or gradients: the step is skipped; this many in a row abort the run.
   int max_consecutive_nonfinite = 5;
+  // Several ranks: 0 = every rank keeps the whole AdamW state; 1 = ZeRO-1, the state
+  // split across ranks (trainer/zero.h). Upstream's DeepSpeed config uses stage 2
+  // (gradients sharded too), not implemented yet.
+  int zero_stage = 0;
 };
 
 // Upstream behaviours that change the numbers. `upstream_compat: true` sets every

@@ -23,6 +23,7 @@
 #include "trainer/model_setup.h"
 #include "trainer/run_log.h"
 #include "trainer/stop_signal.h"
+#include "trainer/zero.h"
 
 namespace hallo::trainer {
 
@@ -82,6 +83,9 @@ struct Trainer::Impl {
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<StepRng> rng;
   std::unique_ptr<GradientReducer> reducer;
+  double exposed_before = 0;
+  std::vector<int> owners;  // ZeRO-1: each trainable parameter's rank (empty: unsharded)
+  std::vector<bool> owned;
   bool root() const { return opt.rank == 0; }
   LrSchedule lr;
   ModelFolderParts parts;
@@ -139,6 +143,17 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
   fmt::print("  total before activations {:5.2f} GiB; activations depend on batch, frames and size "
              "(gradient checkpointing {})\n",
              gib(w + vae + 3 * g), cfg.solver.gradient_checkpointing ? "on" : "off");
+  if (opt.plan_world_size > 1) {
+    const int n = opt.plan_world_size;
+    const bool zero = cfg.solver.zero_stage == 1;
+    fmt::print("\nper rank, {} ranks (data parallel{}):\n", n, zero ? ", ZeRO-1" : "");
+    fmt::print("  net + VAE weights     {:8.2f} GiB (every rank)\n", gib(w + vae));
+    fmt::print("  gradients             {:8.2f} GiB (every rank; the all-reduce buckets hold them)\n", gib(g));
+    fmt::print("  AdamW state (m, v)    {:8.2f} GiB{}\n", gib(zero ? (2 * g + n - 1) / n : 2 * g),
+               zero ? fmt::format(" (1/{} of {:.2f} GiB: solver.zero_stage 1)", n, gib(2 * g)) : " (solver.zero_stage 1 divides it by the ranks)");
+    fmt::print("  total before activations {:5.2f} GiB per rank; activations as one process at data.train_bs\n",
+               gib(w + vae + g + (zero ? (2 * g + n - 1) / n : 2 * g)));
+  }
 }
 
 void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
@@ -200,6 +215,10 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
       nn::CheckpointPolicy{cfg.solver.gradient_checkpointing, settings.quirks.reentrant_checkpoint_grads,
                            cfg.solver.checkpoint_keep_blocks});
 
+  if (cfg.solver.zero_stage == 1 && reducer->world_size() > 1) {
+    owners = zero_owners(trainable->params(), reducer->world_size());
+    for (int o : owners) owned.push_back(o == reducer->rank());
+  }
   optimizer = std::make_unique<AdamW>(AdamWOptions{cfg.solver.adam_beta1, cfg.solver.adam_beta2,
                                                    cfg.solver.adam_epsilon, cfg.solver.adam_weight_decay});
   lr.kind = cfg.solver.lr_scheduler;
@@ -215,7 +234,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   }
   rng = std::make_unique<StepRng>(cfg.seed, reducer->rank());
   if (resume_from) {
-    restore_optimizer(*resume_from, trainable->params(), *optimizer);
+    restore_optimizer(*resume_from, trainable->params(), *optimizer, owned.empty() ? nullptr : &owned);
     const int saved_world = state.world_size;
     if (saved_world == reducer->world_size()) {
       restore_rng(*resume_from, *rng, reducer->rank());
@@ -349,6 +368,13 @@ void Trainer::Impl::log_step(RunLog& log, const StepReport& r, double seconds, i
                                                    {"peak_rss_gib", peak_rss_gib()},
                                                    {"skipped", r.applied ? 0.0 : 1.0}};
   if (held) s.emplace_back("heldout_loss", *held);
+  if (reducer->world_size() > 1) {
+    // How much of the gradient all-reduce backward did not hide, this step.
+    const double exposed = reducer->exposed_seconds();
+    s.emplace_back("allreduce_wait_s", exposed - exposed_before);
+    s.emplace_back("buckets_started_in_backward", reducer->launched_during_backward());
+    exposed_before = exposed;
+  }
   // Loss per timestep bucket (tenths of the schedule): which noise levels are learnt.
   std::map<int, std::pair<double, int>> buckets;
   const int per = std::max(1, m.schedule.num_train_timesteps() / 10);
@@ -384,7 +410,8 @@ void Trainer::Impl::gather_step_statistics(StepReport& r) {
     const auto j = nlohmann::json::parse(a);
     for (const auto& d : j.at("d"))
       r.decisions.push_back({d[0].get<bool>(), d[1].get<bool>(), d[2].get<bool>(), d[3].get<bool>()});
-    for (const auto& l : j.at("l")) r.sample_losses.push_back(l.get<double>());
+    // JSON has no NaN / Inf: nlohmann writes them as null.
+    for (const auto& l : j.at("l")) r.sample_losses.push_back(l.is_null() ? std::nan("") : l.get<double>());
     for (const auto& t : j.at("t")) r.sample_timesteps.push_back(t.get<int64_t>());
   }
 }
@@ -392,6 +419,8 @@ void Trainer::Impl::gather_step_statistics(StepReport& r) {
 fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
   state.data = data->position();
   CheckpointWrite w;
+  state.world_size = reducer->world_size();
+  state.data_by_rank.clear();
   if (reducer->world_size() > 1) {
     // Every rank's generator states and sampler position travel to rank 0, which writes.
     const at::Tensor cpu = at::detail::getDefaultCPUGenerator().get_state();
@@ -400,8 +429,6 @@ fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
                         {"train", std::vector<uint8_t>(mine.data_ptr<uint8_t>(), mine.data_ptr<uint8_t>() + mine.numel())},
                         {"cpu", std::vector<uint8_t>(cpu.data_ptr<uint8_t>(), cpu.data_ptr<uint8_t>() + cpu.numel())}};
     const auto all = reducer->gather(j.dump());
-    state.world_size = reducer->world_size();
-    state.data_by_rank.clear();
     for (size_t r = 0; r < all.size(); ++r) {
       const auto jr = nlohmann::json::parse(all[r]);
       state.data_by_rank.push_back(jr.at("data"));
@@ -414,10 +441,24 @@ fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
       w.other_cpu_rng.push_back(bytes(jr.at("cpu")));
     }
   }
+  // ZeRO-1: every rank's optimizer shard goes into the checkpoint rank 0 is building.
+  const bool sharded = !owners.empty();
   if (!root()) {
-    reducer->barrier();  // rank 0 is writing
+    if (sharded) {
+      reducer->barrier();  // rank 0 writes its files (may take long at full size)
+      const fs::path tmp = reducer->gather("").front();
+      write_optimizer_state(tmp / fmt::format("optimizer.rank{}.safetensors", reducer->rank()), *optimizer);
+      reducer->barrier();
+    }
+    reducer->barrier();  // rank 0 renames it into place
     return {};
   }
+  if (sharded)
+    w.before_manifest = [this](const fs::path& tmp) {
+      reducer->barrier();
+      reducer->gather(tmp.string());
+      reducer->barrier();  // the other ranks have written their shards
+    };
   w.parts = &parts;
   w.trainable = trainable.get();
   w.optimizer = optimizer.get();
@@ -448,7 +489,7 @@ TrainResult Trainer::run() {
     return result;
   }
   fs::create_directories(s.run_dir);
-  CheckpointStore store(s.run_dir / "checkpoints", s.cfg.checkpoints_total_limit);
+  CheckpointStore store(s.run_dir / "checkpoints", s.cfg.checkpoints_total_limit, /*cleanup=*/s.root());
   std::optional<fs::path> resume_from;
   const std::string resume = !s.opt.resume.empty() ? s.opt.resume : (s.cfg.resume_from_checkpoint == "latest" ? "auto" : "");
   if (resume == "auto") {
@@ -461,6 +502,7 @@ TrainResult Trainer::run() {
   }
   spdlog::info("data: {}", s.data->describe());
   s.setup(resume_from);
+  s.reducer->barrier();  // rank 0 wrote the run files (frozen weights: minutes at full size)
   spdlog::info("trainable: {} tensors, {:.2f} M values (stage {}); run folder {}", s.trainable->size(),
                static_cast<double>(s.trainable->numel()) / 1e6, s.cfg.stage, s.run_dir.string());
 
@@ -472,6 +514,10 @@ TrainResult Trainer::run() {
   ProgressBar bar("train", static_cast<uint64_t>(max_steps), " steps", static_cast<uint64_t>(s.state.step));
   if (!root) bar.disable();
   Optimization opt{s.trainable.get(), s.optimizer.get(), s.reducer.get(), s.cfg.solver.max_grad_norm};
+  if (!s.owners.empty()) {
+    opt.owners = &s.owners;
+    opt.owned = &s.owned;
+  }
   const int world = s.reducer->world_size();
   const int64_t samples_per_step = int64_t{s.cfg.data.train_bs} * s.cfg.solver.gradient_accumulation_steps * world;
   const size_t dataset_clips = s.data->size();
@@ -483,6 +529,7 @@ TrainResult Trainer::run() {
     log->write(0, {{"heldout_loss", h}});
     spdlog::info("held-out loss before training: {:.5f}", h);
   }
+  if (s.heldout && !s.resumed) s.reducer->barrier();
 
   while (s.state.step < max_steps) {
     const auto t0 = std::chrono::steady_clock::now();

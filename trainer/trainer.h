@@ -23,6 +23,7 @@ struct TrainOptions {
   std::filesystem::path run_dir;  // empty: <output_dir>/<exp_name>
   std::string resume;             // "" (fresh), "auto" (newest complete checkpoint, if any), or a checkpoint folder
   bool dry_run = false;           // print the plan, train nothing
+  int plan_world_size = 1;        // --dry-run --nproc N: per-rank estimate for N ranks
   nlohmann::json audio_info;      // audio feature settings of the shards (for model folders)
   nlohmann::json prepare_info;    // the shards' prepare_config.json (face crop and masks, for model folders)
   std::filesystem::path wav2vec2; // the wav2vec2 the shards were made with, linked into model folders

@@ -92,7 +92,11 @@ struct VaeTrainer::Impl {
 // the same way). Its own generator and a fixed batch: a pure function of the weights.
 nlohmann::json VaeTrainer::Impl::fitted_config() {
   nlohmann::json c = vae_config;
-  if (!heldout) return c;
+  if (!heldout) {
+    spdlog::warn("stage vae: no held-out batch (val.loss_steps 0): scaling_factor stays {} instead of being fitted",
+                 c.value("scaling_factor", 0.18215));
+    return c;
+  }
   at::NoGradGuard no_grad;
   const bool was_training = vae->is_training();
   vae->eval();
@@ -202,12 +206,13 @@ TrainResult VaeTrainer::run() {
   fs::create_directories(s.run_dir);
   CheckpointStore store(s.run_dir / "checkpoints", s.cfg.checkpoints_total_limit);
   std::optional<fs::path> resume_from;
-  if (s.opt.resume == "auto") {
+  const std::string resume = !s.opt.resume.empty() ? s.opt.resume : (s.cfg.resume_from_checkpoint == "latest" ? "auto" : "");
+  if (resume == "auto") {
     resume_from = store.latest();
     if (!resume_from) spdlog::info("no checkpoint in {}: starting from step 0", store.dir().string());
-  } else if (!s.opt.resume.empty()) {
-    if (!fs::is_directory(s.opt.resume)) fail_at(s.opt.resume, "no such checkpoint folder (--resume)");
-    resume_from = fs::path(s.opt.resume);
+  } else if (!resume.empty()) {
+    if (!fs::is_directory(resume)) fail_at(resume, "no such checkpoint folder (--resume)");
+    resume_from = fs::path(resume);
   }
   spdlog::info("data: {}", s.data->describe());
   s.setup(resume_from);
@@ -245,8 +250,8 @@ TrainResult VaeTrainer::run() {
     }
     const std::string bad = first_nonfinite(s.params);
     ClipResult clip;
-    if (bad.empty() && std::isfinite(loss)) {
-      clip = clip_grad_norm(s.params, s.cfg.solver.max_grad_norm);
+    if (bad.empty() && std::isfinite(loss)) clip = clip_grad_norm(s.params, s.cfg.solver.max_grad_norm);
+    if (bad.empty() && std::isfinite(loss) && std::isfinite(clip.total_norm)) {
       s.optimizer->step(s.params, step_lr);
       s.state.consecutive_nonfinite = 0;
     } else {
@@ -295,11 +300,13 @@ TrainResult VaeTrainer::run() {
     }
   }
   bar.finish();
-  const fs::path final_dir = s.run_dir / "final";
-  fs::remove_all(final_dir);
+  const fs::path final_dir = s.run_dir / "final", fresh = s.run_dir / "final.new";
   const nlohmann::json fitted = s.fitted_config();
   spdlog::info("scaling_factor {:.5f} (1 / std of the fitted latents)", fitted.value("scaling_factor", 0.0));
-  write_vae_folder(final_dir, fitted, s.weights());
+  fs::remove_all(fresh);
+  write_vae_folder(fresh, fitted, s.weights());
+  fs::remove_all(final_dir);  // the old one goes only once the new one is complete
+  fs::rename(fresh, final_dir);
   result.step = s.state.step;
   result.final_model = final_dir;
   result.last_checkpoint = s.last_checkpoint;

@@ -100,7 +100,9 @@ try:
     lv = [(e["step"], e["loss"]) for e in log_of("vae") if "loss" in e]
     lr_ = [(e["step"], e["loss"]) for e in log_of("vae_resumed") if "loss" in e]
     check("stage vae: resumed loss log is identical", lv == lr_ and len(lv) == 8, (lv[:2], lr_[:2]))
-    r = run("train", "--config", tiny1, *data, "--set", "vae_model_path=vae/final", "--out", "s1_fitted_vae",
+    # model.vae cleared: tiny_stage1.yaml's VAE shape would override the fitted folder's.
+    r = run("train", "--config", tiny1, *data, "--set", "vae_model_path=vae/final", "--set", "model.vae={}",
+            "--out", "s1_fitted_vae",
             "--max-steps", "1", "--set", "val.loss_steps=0")
     check("stage 1 trains with the fitted VAE", r.returncode == 0 and "vae <- vae/final" in r.stderr, r.stderr[-2000:])
 

@@ -22,6 +22,7 @@
 #include "trainer/model_setup.h"
 #include "trainer/step.h"
 #include "trainer/step_rng.h"
+#include "trainer/zero.h"
 
 namespace hallo::trainer::dist {
 namespace {
@@ -100,7 +101,7 @@ MicroBatch slice(const MicroBatch& m, int64_t lo, int64_t n) {
 }
 
 // `steps` optimisation steps on `mb`; returns the trainable weights.
-std::vector<NamedParam> train(const MicroBatch& mb, int steps, GradientReducer* reducer_or_null,
+std::vector<NamedParam> train(const MicroBatch& mb, int steps, bool zero,
                               const std::function<std::unique_ptr<GradientReducer>(const std::vector<NamedParam>&)>& make) {
   TrainConfig cfg = tiny();
   ModelBundle b = build_models(cfg, tiny_shape(), /*need_vae=*/true);
@@ -117,6 +118,14 @@ std::vector<NamedParam> train(const MicroBatch& mb, int steps, GradientReducer* 
   LocalReducer local;
   std::unique_ptr<GradientReducer> dp = make ? make(trainable.params()) : nullptr;
   Optimization o{&trainable, &opt, dp ? dp.get() : &local, 1.0};
+  std::vector<int> owners;
+  std::vector<bool> owned;
+  if (zero) {
+    owners = zero_owners(trainable.params(), dp->world_size());
+    for (int r : owners) owned.push_back(r == dp->rank());
+    o.owners = &owners;
+    o.owned = &owned;
+  }
   for (int i = 0; i < steps; ++i) optimization_step(m, settings, o, {mb}, 1e-3);
   std::vector<NamedParam> out;
   for (const auto& p : trainable.params()) out.push_back({p.name, p.param.detach().clone()});
@@ -133,7 +142,7 @@ void set_env(int rank, int world, int port) {
 
 TEST(DistEnv, ReadsTorchrunAndSlurmVariables) {
   for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID", "SLURM_NTASKS",
-                        "SLURM_LOCALID"})
+                        "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID"})
     unsetenv(v);
   EXPECT_FALSE(dist_env_from_environment().distributed());
   set_env(1, 4, 1234);
@@ -147,8 +156,11 @@ TEST(DistEnv, ReadsTorchrunAndSlurmVariables) {
   setenv("RANK", "4", 1);
   EXPECT_THROW(dist_env_from_environment(), Error);  // outside [0, world)
   for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK"}) unsetenv(v);
+  setenv("SLURM_PROCID", "0", 1);
+  setenv("SLURM_NTASKS", "3", 1);  // inside an sbatch script, outside srun: one process
+  EXPECT_FALSE(dist_env_from_environment().distributed());
   setenv("SLURM_PROCID", "2", 1);
-  setenv("SLURM_NTASKS", "3", 1);
+  setenv("SLURM_STEP_NUM_TASKS", "3", 1);
   setenv("SLURM_LOCALID", "0", 1);
   e = dist_env_from_environment();
   EXPECT_EQ(e.source, "slurm");
@@ -156,7 +168,7 @@ TEST(DistEnv, ReadsTorchrunAndSlurmVariables) {
   EXPECT_EQ(e.world_size, 3);
   unsetenv("MASTER_PORT");
   EXPECT_THROW(dist_env_from_environment(), Error);  // multi-process needs the rendezvous address
-  for (const char* v : {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "MASTER_ADDR"}) unsetenv(v);
+  for (const char* v : {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", "MASTER_ADDR"}) unsetenv(v);
 }
 
 // One rank of the test below, in a fresh process (exec of this test binary: forking
@@ -167,7 +179,8 @@ TEST(DataParallelChild, Rank) {
   const DistEnv env = dist_env_from_environment();
   auto comm = Comm::connect(env, std::chrono::seconds(60));
   int64_t buckets = 0;
-  const auto w = train(slice(full_batch(), env.rank * kB / 2, kB / 2), 3, nullptr, [&](const std::vector<NamedParam>& p) {
+  const bool zero = std::getenv("HALLO_DIST_TEST_ZERO") != nullptr;
+  const auto w = train(slice(full_batch(), env.rank * kB / 2, kB / 2), 3, zero, [&](const std::vector<NamedParam>& p) {
     // Small buckets: several collectives launched while backward runs.
     auto r = std::make_unique<C10dReducer>(comm, p, int64_t{64} << 10);
     buckets = static_cast<int64_t>(r->buckets());
@@ -175,32 +188,40 @@ TEST(DataParallelChild, Rank) {
   });
   std::vector<io::TensorRecord> recs;
   for (const auto& p : w) recs.push_back(io::from_tensor(p.name, p.param));
-  io::write_safetensors(fs::path(out) / ("rank" + std::to_string(env.rank) + ".safetensors"), recs,
-                        {{"buckets", std::to_string(buckets)}});
+  io::write_safetensors(fs::path(out) / ((zero ? "zero_rank" : "rank") + std::to_string(env.rank) + ".safetensors"),
+                        recs, {{"buckets", std::to_string(buckets)}});
 }
 
-TEST(DataParallel, TwoRanksAtBatchBEqualOneProcessAtBatch2B) {
-  test::TempDir dir("hallo_dist");
+// Runs DataParallelChild.Rank on 2 ranks; false when a rank failed.
+bool run_two_ranks(const fs::path& out, bool zero) {
   const int port = free_port();
   std::vector<pid_t> pids;
   for (int rank = 0; rank < 2; ++rank) {
     const pid_t pid = fork();
     if (pid == 0) {
       set_env(rank, 2, port);
-      setenv("HALLO_DIST_TEST_OUT", dir.path().c_str(), 1);
+      setenv("HALLO_DIST_TEST_OUT", out.c_str(), 1);
       setenv("HALLO_THREADS", "1", 1);
+      if (zero) setenv("HALLO_DIST_TEST_ZERO", "1", 1);
       execl("/proc/self/exe", "hallo_dist_tests", "--gtest_filter=DataParallelChild.Rank", nullptr);
       _exit(127);
     }
     pids.push_back(pid);
   }
+  bool ok = true;
   for (pid_t p : pids) {
     int status = 0;
     waitpid(p, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a rank failed";
+    ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
+  return ok;
+}
+
+TEST(DataParallel, TwoRanksAtBatchBEqualOneProcessAtBatch2B) {
+  test::TempDir dir("hallo_dist");
+  ASSERT_TRUE(run_two_ranks(dir.path(), false)) << "a rank failed";
   const int steps = 3;
-  const auto single = train(full_batch(), steps, nullptr, nullptr);
+  const auto single = train(full_batch(), steps, false, nullptr);
   const io::StateDict r0 = io::StateDict::open(dir.path() / "rank0.safetensors");
   const io::StateDict r1 = io::StateDict::open(dir.path() / "rank1.safetensors");
   EXPECT_GT(std::stoi(r0.weights().metadata.at("buckets")), 3);
@@ -226,6 +247,26 @@ TEST(DataParallel, TwoRanksAtBatchBEqualOneProcessAtBatch2B) {
   EXPECT_GT(changed, static_cast<int>(single.size()) / 2);
   EXPECT_LT(std::sqrt(diff2 / upd2), 1e-3) << "2 ranks vs 1 process at the doubled batch: relative update difference";
   EXPECT_LT(worst, 1e-4) << "largest weight difference (lr 1e-3, 3 steps)";
+}
+
+TEST(DataParallel, ZeroShardedOptimizerEqualsUnsharded) {
+  test::TempDir dir("hallo_zero");
+  ASSERT_TRUE(run_two_ranks(dir.path(), false));
+  ASSERT_TRUE(run_two_ranks(dir.path(), true));
+  const io::StateDict a = io::StateDict::open(dir.path() / "rank0.safetensors");
+  for (const char* f : {"zero_rank0.safetensors", "zero_rank1.safetensors"}) {
+    const io::StateDict z = io::StateDict::open(dir.path() / f);
+    for (const auto& name : a.keys())  // each owner updates, then broadcasts: the same bits
+      EXPECT_TRUE(at::equal(a.tensor(name), z.tensor(name))) << f << " " << name;
+  }
+}
+
+TEST(Zero, OwnersBalanceValuesAcrossRanks) {
+  std::vector<NamedParam> ps;
+  for (int64_t n : {100, 10, 10, 50, 40, 5, 5}) ps.push_back({"p" + std::to_string(n), at::zeros({n})});
+  const auto o = zero_owners(ps, 2);
+  EXPECT_EQ(o, (std::vector<int>{0, 1, 1, 1, 1, 0, 0}));  // loads 110 / 110
+  EXPECT_EQ(zero_owners(ps, 1), std::vector<int>(ps.size(), 0));
 }
 
 TEST(DataParallel, ADeadRankMakesTheOtherFailFastNamingTheCollective) {

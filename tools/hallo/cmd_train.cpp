@@ -1,7 +1,9 @@
 // hallo train --config configs/train/stage2.yaml [--set KEY=VALUE ...] [--out RUN_DIR]
 //             [--resume auto|CHECKPOINT_DIR] [--max-steps N] [--dry-run]
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -9,6 +11,7 @@
 #include "tools/hallo/commands.h"
 #include "trainer/data/shard_source.h"
 #include "trainer/data/shard_validator.h"
+#include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
 #include "trainer/vae_trainer.h"
 #ifdef HALLO_HAVE_DIST
@@ -22,7 +25,7 @@ namespace hallo::cli {
 
 namespace fs = std::filesystem;
 
-Command register_train(CLI::App& app, const GlobalOptions&) {
+Command register_train(CLI::App& app, const GlobalOptions& g) {
   struct Opts {
     std::string config, out, resume;
     std::vector<std::string> sets;
@@ -47,7 +50,7 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
   sub->add_option("--dist-timeout", o->dist_timeout, "seconds a collective may wait before the run fails (a dead rank)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--bucket-mb", o->bucket_mb, "gradient all-reduce bucket size in MiB")->check(CLI::PositiveNumber);
-  return [o]() {
+  return [o, &g]() {
     trainer::TrainConfig cfg = trainer::TrainConfig::load(o->config, o->sets);
     if (o->max_steps > 0) cfg.solver.max_train_steps = static_cast<int>(o->max_steps);
 
@@ -60,7 +63,11 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
       // Re-run this command once per rank, with torchrun's environment.
       trainer::dist::LaunchOptions lo;
       lo.nproc = o->nproc;
-      lo.args = {"hallo", "train", "--config", o->config};
+      lo.args = {"hallo"};
+      if (g.verbose) lo.args.push_back("--verbose");
+      if (g.quiet) lo.args.push_back("--quiet");
+      lo.threads_per_rank = g.threads;
+      lo.args.insert(lo.args.end(), {"train", "--config", o->config});
       for (const auto& set : o->sets) lo.args.insert(lo.args.end(), {"--set", set});
       if (!o->out.empty()) lo.args.insert(lo.args.end(), {"--out", o->out});
       if (!o->resume.empty()) lo.args.insert(lo.args.end(), {"--resume", o->resume});
@@ -109,7 +116,29 @@ Command register_train(CLI::App& app, const GlobalOptions&) {
 #endif
     to.run_dir = o->out;
     to.resume = o->resume;
+#ifdef HALLO_HAVE_DIST
+    if (comm) {
+      // Rank 0 decides where to resume from and every rank takes that decision, so no
+      // rank starts fresh while another resumes (node-local folders, stale caches).
+      std::string mine;
+      const std::string resume = !o->resume.empty() ? o->resume : (cfg.resume_from_checkpoint == "latest" ? "auto" : "");
+      if (rank == 0 && resume == "auto") {
+        const auto latest = trainer::CheckpointStore(trainer::run_dir_of(cfg, to) / "checkpoints",
+                                                     cfg.checkpoints_total_limit, /*cleanup=*/false).latest();
+        if (latest) mine = latest->string();
+      } else if (rank == 0) {
+        mine = resume;
+      }
+      to.resume = comm->allgather_bytes(mine, "agreeing on the checkpoint to resume from").front();
+      cfg.resume_from_checkpoint.clear();
+      const bool visible = to.resume.empty() || fs::is_directory(to.resume);
+      if (comm->max(visible ? 0 : 1, "checking every rank sees the checkpoint") > 0)
+        fail_at(to.resume, "{} does not see the checkpoint rank 0 resumes from (checkpoints must be on a file system "
+                           "every rank reads)", visible ? "another rank" : fmt::format("rank {}", rank));
+    }
+#endif
     to.dry_run = o->dry_run;
+    to.plan_world_size = o->dry_run ? std::max(o->nproc, world) : 1;
     // The audio settings the shards were prepared with travel into every model folder.
     const fs::path prep = fs::path(cfg.data.shards.front()) / "prepare_config.json";
     if (fs::exists(prep)) {

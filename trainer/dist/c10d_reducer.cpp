@@ -90,6 +90,10 @@ C10dReducer::C10dReducer(std::shared_ptr<Comm> comm, const std::vector<NamedPara
       if (!impl->sync) return;
       std::lock_guard<std::mutex> lock(impl->mu);
       auto [b, slot] = impl->where[i];
+      if (impl->buckets[b].launched)
+        fail("data-parallel reduction: '{}' received a second gradient after its bucket's all-reduce started "
+             "(a parameter used twice in one backward); not supported",
+             impl->params[i].name);
       const at::Tensor& prev = impl->params[i].param.grad();
       // Autograd adds g to .grad after this hook: the bucket gets the final sum now.
       impl->fill(impl->buckets[b], slot, prev.defined() ? prev + g : g);
@@ -172,7 +176,28 @@ std::vector<std::string> C10dReducer::gather(const std::string& mine) {
   return impl_->comm->allgather_bytes(mine, "gather of per-rank state");
 }
 // Around rank 0's file work and validation, which may take minutes at full size.
-void C10dReducer::barrier() { impl_->comm->barrier("barrier while rank 0 writes or validates", std::chrono::minutes(30)); }
+void C10dReducer::barrier() { impl_->comm->barrier_long("barrier while rank 0 writes or validates", std::chrono::minutes(30)); }
+void C10dReducer::broadcast_from_owners(const std::vector<NamedParam>& params, const std::vector<int>& owner) {
+  // One flat broadcast per owner: its parameters, concatenated in order.
+  at::NoGradGuard no_grad;
+  for (int r = 0; r < world_size(); ++r) {
+    std::vector<at::Tensor> mine;
+    for (size_t i = 0; i < params.size(); ++i)
+      if (owner[i] == r) mine.push_back(params[i].param.detach().reshape({-1}));
+    if (mine.empty()) continue;
+    std::vector<at::Tensor> flat{at::cat(mine)};
+    impl_->comm->broadcast(flat, r, fmt::format("broadcast of rank {}'s updated parameters (ZeRO-1)", r));
+    if (r == rank()) continue;
+    int64_t off = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (owner[i] != r) continue;
+      at::Tensor p = params[i].param.detach();
+      p.copy_(flat[0].narrow(0, off, p.numel()).view(p.sizes()));
+      off += p.numel();
+    }
+  }
+}
+
 size_t C10dReducer::buckets() const { return impl_->buckets.size(); }
 double C10dReducer::exposed_seconds() const { return impl_->exposed; }
 double C10dReducer::launched_during_backward() const {

@@ -35,11 +35,12 @@ class C10dReducer : public GradientReducer {
   void broadcast_from_root(std::vector<at::Tensor>& tensors) override;
   std::vector<std::string> gather(const std::string& mine) override;
   void barrier() override;
+  void broadcast_from_owners(const std::vector<NamedParam>& params, const std::vector<int>& owner) override;
 
   size_t buckets() const;
   // Seconds finish() waited for communication (what backward did not hide), summed.
-  double exposed_seconds() const;
-  double launched_during_backward() const;  // fraction of buckets launched before finish()
+  double exposed_seconds() const override;
+  double launched_during_backward() const override;  // fraction of buckets launched before finish()
 
  private:
   struct Impl;

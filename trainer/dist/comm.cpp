@@ -1,6 +1,7 @@
 #include "trainer/dist/comm.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -123,11 +124,22 @@ double Comm::max(double local, const std::string& what) {
   return t[0].item<double>();
 }
 
-void Comm::barrier(const std::string& what, std::chrono::milliseconds timeout) {
-  if (timeout.count() == 0) timeout = timeout_;
+void Comm::barrier(const std::string& what) {
   c10d::BarrierOptions o;
-  o.timeout = timeout;
-  wait_work(impl_->pg->barrier(o), rank_, what, timeout);
+  o.timeout = timeout_;
+  wait_work(impl_->pg->barrier(o), rank_, what, timeout_);
+}
+
+void Comm::barrier_long(const std::string& what, std::chrono::milliseconds timeout) {
+  const int64_t n = long_barriers_++;
+  std::vector<std::string> keys;
+  for (int r = 0; r < world_; ++r) keys.push_back(fmt::format("barrier/{}/{}", n, r));
+  try {
+    impl_->store->set(keys[static_cast<size_t>(rank_)], std::vector<uint8_t>{1});
+    impl_->store->wait(keys, timeout);
+  } catch (const std::exception& e) {
+    collective_failed(rank_, what, e);
+  }
 }
 
 std::vector<std::string> Comm::allgather_bytes(const std::string& mine, const std::string& what) {

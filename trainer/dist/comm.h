@@ -30,8 +30,11 @@ class Comm {
   void allreduce_sum(std::vector<at::Tensor>& tensors, const std::string& what);
   double sum(double local, const std::string& what);
   double max(double local, const std::string& what);
-  // `timeout` 0: the group's. Dead ranks are still detected at once (closed sockets).
-  void barrier(const std::string& what, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  void barrier(const std::string& what);
+  // A barrier through the TCP store with its own (long) timeout, for phases where
+  // rank 0 alone works for minutes (checkpoints, validation): Gloo's collectives keep
+  // the group's short timeout, which its barrier cannot override.
+  void barrier_long(const std::string& what, std::chrono::milliseconds timeout);
   // Every rank's bytes, in rank order (small payloads: RNG states, sampler positions).
   std::vector<std::string> allgather_bytes(const std::string& mine, const std::string& what);
 
@@ -51,6 +54,7 @@ class Comm {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, world_ = 1;
+  int64_t long_barriers_ = 0;
   std::chrono::milliseconds timeout_{60000};
 };
 

@@ -36,10 +36,13 @@ DistEnv dist_env_from_environment() {
     e.rank = to_int("RANK", get("RANK"));
     e.world_size = to_int("WORLD_SIZE", get("WORLD_SIZE"));
     e.local_rank = get("LOCAL_RANK") ? to_int("LOCAL_RANK", get("LOCAL_RANK")) : e.rank;
-  } else if (get("SLURM_NTASKS") && get("SLURM_PROCID") && to_int("SLURM_NTASKS", get("SLURM_NTASKS")) > 1) {
+  } else if (get("SLURM_STEP_NUM_TASKS") && get("SLURM_PROCID") &&
+             to_int("SLURM_STEP_NUM_TASKS", get("SLURM_STEP_NUM_TASKS")) > 1) {
+    // An srun step (SLURM_STEP_NUM_TASKS); a batch script's own process has only the
+    // job's SLURM_NTASKS and is one process.
     e.source = "slurm";
     e.rank = to_int("SLURM_PROCID", get("SLURM_PROCID"));
-    e.world_size = to_int("SLURM_NTASKS", get("SLURM_NTASKS"));
+    e.world_size = to_int("SLURM_STEP_NUM_TASKS", get("SLURM_STEP_NUM_TASKS"));
     e.local_rank = get("SLURM_LOCALID") ? to_int("SLURM_LOCALID", get("SLURM_LOCALID")) : 0;
   } else {
     return e;

@@ -1,7 +1,7 @@
 #pragma once
 // Where this process sits in a multi-process run, from the environment torchrun,
 // `hallo train --nproc` and SLURM set: RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
-// MASTER_PORT, or SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID (MASTER_ADDR and
+// MASTER_PORT, or srun's SLURM_PROCID / SLURM_STEP_NUM_TASKS / SLURM_LOCALID (MASTER_ADDR and
 // MASTER_PORT still required under SLURM: the first node's address, any free port).
 // Nothing set: one process (rank 0 of 1).
 #include <string>

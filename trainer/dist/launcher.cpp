@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,32 +99,56 @@ int launch_local(const LaunchOptions& o) {
   sigaction(SIGTERM, &sa, &old_term);
 
   std::vector<Rank> ranks(static_cast<size_t>(o.nproc));
+  // Everything the children need is built before forking (only async-signal-safe calls after).
+  std::vector<char*> argv;
+  for (const auto& a : o.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::vector<std::string>> envs(static_cast<size_t>(o.nproc));
   for (int k = 0; k < o.nproc; ++k) {
+    auto& e = envs[static_cast<size_t>(k)];
+    for (char** v = environ; *v; ++v) {
+      const std::string s(*v);
+      const auto name = s.substr(0, s.find('='));
+      if (name == "RANK" || name == "LOCAL_RANK" || name == "WORLD_SIZE" || name == "MASTER_ADDR" || name == "MASTER_PORT")
+        continue;
+      if (name == "HALLO_THREADS" && o.threads_per_rank > 0) continue;
+      e.push_back(s);
+    }
+    e.push_back("RANK=" + std::to_string(k));
+    e.push_back("LOCAL_RANK=" + std::to_string(k));
+    e.push_back("WORLD_SIZE=" + std::to_string(o.nproc));
+    e.push_back("MASTER_ADDR=127.0.0.1");
+    e.push_back("MASTER_PORT=" + std::to_string(port));
+    if (o.threads_per_rank > 0 || !std::getenv("HALLO_THREADS")) e.push_back("HALLO_THREADS=" + std::to_string(threads));
+  }
+  const pid_t launcher_pid = getpid();
+  auto abandon = [&](const std::string& why) {
+    for (auto& r : ranks)
+      if (r.pid > 0) kill(r.pid, SIGKILL);
+    fail("launcher: {}", why);
+  };
+  for (int k = 0; k < o.nproc; ++k) {
+    std::vector<char*> envp;
+    for (auto& s : envs[static_cast<size_t>(k)]) envp.push_back(s.data());
+    envp.push_back(nullptr);
     int fds[2];
-    if (pipe(fds) != 0) fail("launcher: pipe failed: {}", std::strerror(errno));
+    if (pipe2(fds, O_CLOEXEC) != 0) abandon(fmt::format("pipe failed: {}", std::strerror(errno)));
     const pid_t pid = fork();
-    if (pid < 0) fail("launcher: fork failed: {}", std::strerror(errno));
+    if (pid < 0) abandon(fmt::format("fork failed: {}", std::strerror(errno)));
     if (pid == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      close(fds[1]);
+      // Ranks die with the launcher (no unsupervised training, no blocked pipes).
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != launcher_pid) _exit(143);
+      dup2(fds[1], STDERR_FILENO);  // dup2 clears close-on-exec on the copy
       if (k != 0) {  // only rank 0 talks on stdout
         const int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) dup2(devnull, STDOUT_FILENO);
       }
       signal(SIGINT, SIG_DFL);
       signal(SIGTERM, SIG_DFL);
-      setenv("RANK", std::to_string(k).c_str(), 1);
-      setenv("LOCAL_RANK", std::to_string(k).c_str(), 1);
-      setenv("WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
-      setenv("MASTER_ADDR", "127.0.0.1", 1);
-      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      setenv("HALLO_THREADS", std::to_string(threads).c_str(), 0);
-      std::vector<char*> argv;
-      for (const auto& a : o.args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv("/proc/self/exe", argv.data());
-      std::fprintf(stderr, "cannot start rank %d: %s\n", k, std::strerror(errno));
+      execve("/proc/self/exe", argv.data(), envp.data());
+      const char msg[] = "cannot start a rank: exec failed\n";
+      if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {}
       _exit(127);
     }
     close(fds[1]);
