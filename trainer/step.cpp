@@ -1,11 +1,14 @@
 #include "trainer/step.h"
 
+#include <optional>
+
 #include <ATen/ATen.h>
 
 #include <chrono>
 #include <cmath>
 
 #include "core/error.h"
+#include "model/nn/autocast.h"
 
 namespace hallo::trainer {
 
@@ -40,6 +43,7 @@ StepSettings step_settings(const TrainConfig& c) {
   s.loss.snr_gamma = c.snr_gamma;
   s.loss.v_prediction = c.train_scheduler().prediction_type == sched::PredictionType::VPrediction;
   s.loss.average_before_weighting = s.quirks.average_mse_before_snr_weighting;
+  s.autocast = nn::mixed_precision_dtype(c.solver.mixed_precision.c_str());
   return s;
 }
 
@@ -128,6 +132,11 @@ ForwardResult forward_loss(StepModels& m, const StepSettings& s, const TrainBatc
   put(rec, "target", target);
   put(rec, "train_alphas_cumprod", m.schedule.alphas_cumprod());
 
+  // The networks under autocast when mixed precision is on (float32 master weights;
+  // the VAE posterior sample and the loss stay float32).
+  std::optional<nn::AutocastGuard> autocast;
+  if (s.autocast != at::kFloat) autocast.emplace(noisy.device().type(), s.autocast);
+
   // Conditions.
   const bool drop_face = s.stage == 1 && dec.uncond_fwd;
   const at::Tensor face_in = drop_face ? at::zeros_like(b.face_emb) : b.face_emb;
@@ -185,6 +194,7 @@ ForwardResult forward_loss(StepModels& m, const StepSettings& s, const TrainBatc
   const at::Tensor pred = net->denoising_unet->forward(noisy, t, tokens, face_feature, masks, audio, at::Tensor(),
                                                        use_reference ? &bank : nullptr, nullptr, /*uncond_samples=*/0);
   put(rec, "model_pred", pred);
+  autocast.reset();
 
   ForwardResult r;
   const at::Tensor snr = m.schedule.snr(t);

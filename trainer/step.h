@@ -40,6 +40,8 @@ struct StepSettings {
   QuirkConfig quirks;
   double noise_offset = 0.05;
   int vae_chunk = 8;  // frames per VAE encode call (bounds activation memory)
+  // solver.mixed_precision: Float (off) or the autocast dtype of the networks' forward.
+  c10::ScalarType autocast = c10::ScalarType::Float;
 };
 
 // Settings a TrainConfig implies (also sets the UNet3D's quirk switches on `models`).

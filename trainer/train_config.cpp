@@ -384,8 +384,15 @@ void TrainConfig::validate(const std::string& where) const {
   if (s.zero_stage == 2)
     fail_at(where, "solver.zero_stage 2 (sharded gradients) is not implemented yet; zero_stage 1 shards the optimizer state");
   if (s.zero_stage != 0 && s.zero_stage != 1) fail_at(where, "solver.zero_stage must be 0 or 1, got {}", s.zero_stage);
+  if (s.mixed_precision != "no" && s.mixed_precision != "bf16" && s.mixed_precision != "fp16")
+    fail_at(where, "solver.mixed_precision must be no, bf16 or fp16, got '{}'", s.mixed_precision);
+  // The step runs its networks under nn::AutocastGuard when this is set, but the trainer
+  // runs on the CPU only, where libtorch 1.13's bf16 autocast fails inside layer_norm
+  // (bf16 input, float32 weights) and fp16 autocast does not exist.
   if (s.mixed_precision != "no")
-    fail_at(where, "solver.mixed_precision '{}' is not supported yet: training runs in float32 ('no')", s.mixed_precision);
+    fail_at(where, "solver.mixed_precision {} needs the CUDA trainer, which does not exist yet (CPU autocast in "
+                   "libtorch 1.13 cannot run Hallo's layer norms in bf16); use 'no'",
+            s.mixed_precision);
   if (s.lr_scheduler != "constant" && s.lr_scheduler != "constant_with_warmup" && s.lr_scheduler != "linear" &&
       s.lr_scheduler != "cosine")
     fail_at(where, "solver.lr_scheduler must be constant, constant_with_warmup, linear or cosine, got '{}'",

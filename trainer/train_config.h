@@ -38,7 +38,7 @@ struct DataConfig {
 
 struct SolverConfig {
   int gradient_accumulation_steps = 1;
-  std::string mixed_precision = "no";  // "no" on CPU; bf16/fp16 autocast is a later issue
+  std::string mixed_precision = "no";  // "no"; bf16 / fp16 autocast (trainer/step.cpp) need the CUDA trainer
   bool gradient_checkpointing = true;
   // With checkpointing: blocks whose units keep their activations anyway ("up_blocks.1");
   // faster, more memory (trainer/README.md, "Speed and memory"). Upstream: none.

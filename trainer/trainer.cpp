@@ -456,7 +456,7 @@ fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
   if (sharded)
     w.before_manifest = [this](const fs::path& tmp) {
       reducer->barrier();
-      reducer->gather(tmp.string());
+      reducer->gather(fs::absolute(tmp).string());  // other ranks may run elsewhere
       reducer->barrier();  // the other ranks have written their shards
     };
   w.parts = &parts;
@@ -562,6 +562,9 @@ TrainResult Trainer::run() {
     const bool heldout_due = s.heldout && (s.state.step % s.cfg.val.loss_steps == 0 || s.state.step == max_steps);
     if (root && heldout_due) held = s.heldout_loss();
     if (root) s.log_step(*log, r, secs, samples_per_step, held);
+    // The other ranks wait while rank 0 scores the held-out batch (a long barrier: the
+    // next collective would otherwise time out at full size).
+    if (world > 1 && heldout_due) s.reducer->barrier();
     bar.set_suffix(fmt::format("loss {:.4f} lr {:.2e} {:.2f} samples/s", r.loss, r.lr, samples_per_step / secs));
     bar.update(static_cast<uint64_t>(s.state.step));
     const auto now = std::chrono::steady_clock::now();
@@ -583,8 +586,8 @@ TrainResult Trainer::run() {
       const fs::path video = s.validator->render(s.m, s.state.step, s.run_dir / "validation");
       spdlog::info("validation: {}", video.string());
     }
-    // The other ranks wait while rank 0 renders or scores (a barrier with a long timeout).
-    if (world > 1 && (heldout_due || validation_due)) s.reducer->barrier();
+    // The other ranks wait while rank 0 renders (a barrier with a long timeout).
+    if (world > 1 && validation_due) s.reducer->barrier();
     if (sig) {
       bar.finish();
       spdlog::warn("stopped by {} at step {}; resume with --resume auto", sig == SIGINT ? "SIGINT" : "SIGTERM",

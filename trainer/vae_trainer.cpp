@@ -257,7 +257,8 @@ TrainResult VaeTrainer::run() {
     } else {
       s.state.consecutive_nonfinite += 1;
       s.state.skipped_steps += 1;
-      spdlog::warn("step {} skipped: non-finite loss or gradient ({})", s.state.step + 1, bad.empty() ? "loss" : bad);
+      spdlog::warn("step {} skipped: non-finite {}", s.state.step + 1,
+                   !bad.empty() ? "gradient of " + bad : std::isfinite(loss) ? std::string("gradient norm") : std::string("loss"));
       if (s.state.consecutive_nonfinite >= s.cfg.solver.max_consecutive_nonfinite)
         fail("{} steps in a row had a non-finite loss or gradients; stopped at step {}", s.state.consecutive_nonfinite,
              s.state.step + 1);

@@ -19,6 +19,7 @@ BS=$(sed -n 's/^  train_bs: *//p' "$ROOT/configs/train/tiny_stage2.yaml")
 COMMON=(train --config "$ROOT/configs/train/tiny_stage2.yaml" --set "data.shards=[$W/shards]"
         --set stage1_ckpt_dir= --set vae_model_path=
         --set "model.vae={block_out_channels: [32, 32, 64, 64], norm_num_groups: 8}"
+        --set "model.unet={block_out_channels: [32, 32, 64, 64], norm_num_groups: 8, cross_attention_dim: 40, attention_head_dim: 8, layers_per_block: 2}"
         --set checkpointing_steps=0 --set val.loss_steps=0 --max-steps "$STEPS")
 summary() {  # median samples/s, median all-reduce wait and step time, over the timed steps
   python3 - "$1/scalars.jsonl" "$WARMUP" <<'PY'
@@ -31,8 +32,12 @@ PY
 echo "threads: 2 ranks x 1 vs 1 process x 2; global batch $((2 * BS)); $STEPS steps ($WARMUP warm-up), $REPEATS repeats"
 for i in $(seq "$REPEATS"); do
   HALLO_THREADS=2 "$HALLO" "${COMMON[@]}" --set "data.train_bs=$((2 * BS))" --out "$W/one$i" >/dev/null 2>&1
-  "$HALLO" "${COMMON[@]}" --nproc 2 --out "$W/two$i" >/dev/null 2>&1
+  "$HALLO" --threads 1 "${COMMON[@]}" --nproc 2 --out "$W/two$i" >/dev/null 2>&1
+  # Small buckets: the tiny net's ~5 MB of trainable gradients fill one 25 MiB bucket,
+  # which can only start after backward; 0.5 MiB buckets start while it runs.
+  "$HALLO" --threads 1 "${COMMON[@]}" --nproc 2 --bucket-mb 0.5 --out "$W/small$i" >/dev/null 2>&1
   read -r s1 _ t1 _ <<<"$(summary "$W/one$i")"
   read -r s2 wait t2 early <<<"$(summary "$W/two$i")"
-  echo "repeat $i: 1x2 threads $s1 samples/s ($t1 s/step) | 2 ranks x 1 thread $s2 samples/s ($t2 s/step), all-reduce wait $wait s/step, buckets started in backward $early | ratio $(python3 -c "print(f'{$s2/$s1:.2f}x')")"
+  read -r s3 wait3 t3 early3 <<<"$(summary "$W/small$i")"
+  echo "repeat $i: 1x2 threads $s1 samples/s ($t1 s/step) | 2 ranks x 1 thread $s2 samples/s ($t2 s/step), all-reduce wait $wait s/step, buckets started in backward $early | ratio $(python3 -c "print(f'{$s2/$s1:.2f}x')") | 0.5 MiB buckets: $s3 samples/s, wait $wait3 s/step, started in backward $early3"
 done

@@ -136,6 +136,15 @@ TEST(TrainConfig, ShippedConfigsParse) {
   EXPECT_EQ(TrainConfig::load(demo / "stage2.yaml").stage, 2);
 }
 
+TEST(TrainConfig, MixedPrecision) {
+  for (const char* y : {"solver: {mixed_precision: bf16}\n", "solver: {mixed_precision: fp16}\n"}) {
+    const std::string e = test::error_message([&] { parse(y); });
+    EXPECT_NE(e.find("needs the CUDA trainer"), std::string::npos) << e;
+  }
+  const std::string bad = test::error_message([] { parse("solver: {mixed_precision: fp8}\n"); });
+  EXPECT_NE(bad.find("no, bf16 or fp16"), std::string::npos) << bad;
+}
+
 TEST(TrainConfig, VaeStage) {
   const TrainConfig v = parse("stage: vae\nvae_loss:\n  kl_weight: 1e-5\nmodel:\n  vae: {latent_channels: 4}\n");
   EXPECT_EQ(v.stage, kStageVae);

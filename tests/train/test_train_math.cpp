@@ -2,12 +2,15 @@
 // min-SNR loss, AdamW (torch's update), gradient clipping, LR schedules,
 // condition-dropout rates, and the TensorBoard record checksum.
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/optim/adamw.h>
 
 #include <cmath>
 
+#include "core/error.h"
 #include "losses/diffusion_loss.h"
+#include "model/nn/autocast.h"
 #include "losses/vae_loss.h"
 #include "trainer/adamw.h"
 #include "trainer/batch.h"
@@ -80,6 +83,26 @@ TEST(VaeLoss, L1PlusScaledKlAgainstAHandComputation) {
   const double weighted = (3 * 0.5 + 0.5 + 1.0 + 0.0 + 3 * 0.2 + 0.2 + 0.2 + 0.2 + 3 * 1.0 + 1.0) / 12.0;
   EXPECT_NEAR(tf.loss.item<double>(), weighted + 0.5 * kl / 12.0, 1e-6);
   EXPECT_NEAR(tf.recon.item<double>(), l1, 1e-6);  // logged unweighted
+}
+
+TEST(Autocast, GuardRunsMatmulsInBf16AndRestoresTheState) {
+  const at::Tensor a = at::randn({8, 8}), b = at::randn({8, 8});
+  EXPECT_EQ(at::mm(a, b).scalar_type(), at::kFloat);
+  {
+    nn::AutocastGuard g(c10::DeviceType::CPU, at::kBFloat16);
+    EXPECT_EQ(at::mm(a, b).scalar_type(), at::kBFloat16);
+    {
+      nn::AutocastGuard off(c10::DeviceType::CPU, at::kBFloat16, /*enabled=*/false);  // a no-op guard
+      EXPECT_EQ(at::mm(a, b).scalar_type(), at::kBFloat16);
+    }
+    EXPECT_TRUE(at::autocast::is_cpu_enabled());
+  }
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_EQ(at::mm(a, b).scalar_type(), at::kFloat);
+  EXPECT_THROW(nn::AutocastGuard(c10::DeviceType::CPU, at::kHalf), Error);  // CPU autocast: bf16 only
+  EXPECT_EQ(nn::mixed_precision_dtype("bf16"), at::kBFloat16);
+  EXPECT_EQ(nn::mixed_precision_dtype("no"), at::kFloat);
+  EXPECT_THROW(nn::mixed_precision_dtype("fp8"), Error);
 }
 
 TEST(AdamW, MatchesLibtorch) {

@@ -138,7 +138,11 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
     }
 #endif
     to.dry_run = o->dry_run;
-    to.plan_world_size = o->dry_run ? std::max(o->nproc, world) : 1;
+#ifdef HALLO_HAVE_DIST
+    to.plan_world_size = o->dry_run ? std::max(o->nproc, env.world_size) : 1;
+#else
+    to.plan_world_size = o->dry_run ? o->nproc : 1;
+#endif
     // The audio settings the shards were prepared with travel into every model folder.
     const fs::path prep = fs::path(cfg.data.shards.front()) / "prepare_config.json";
     if (fs::exists(prep)) {

@@ -140,6 +140,9 @@ void Comm::barrier_long(const std::string& what, std::chrono::milliseconds timeo
   } catch (const std::exception& e) {
     collective_failed(rank_, what, e);
   }
+  // Everyone has arrived: a Gloo barrier (short timeout is fine now) keeps rank 0, which
+  // hosts the store, from exiting before the last rank's wait has been answered.
+  barrier(what);
 }
 
 std::vector<std::string> Comm::allgather_bytes(const std::string& mine, const std::string& what) {

@@ -90,7 +90,10 @@ int launch_local(const LaunchOptions& o) {
   const int port = free_port();
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const int threads = o.threads_per_rank > 0 ? o.threads_per_rank : std::max(1, static_cast<int>(cores) / o.nproc);
-  spdlog::info("launching {} ranks on 127.0.0.1:{} ({} thread(s) each)", o.nproc, port, threads);
+  const char* inherited = std::getenv("HALLO_THREADS");
+  spdlog::info("launching {} ranks on 127.0.0.1:{} ({} thread(s) each{})", o.nproc, port,
+               o.threads_per_rank > 0 || !inherited ? std::to_string(threads) : std::string(inherited),
+               o.threads_per_rank > 0 || !inherited ? "" : ", from HALLO_THREADS");
 
   struct sigaction sa {}, old_int {}, old_term {};
   sa.sa_handler = on_signal;
