@@ -178,23 +178,37 @@ std::vector<std::string> C10dReducer::gather(const std::string& mine) {
 // Around rank 0's file work and validation, which may take minutes at full size.
 void C10dReducer::barrier() { impl_->comm->barrier_long("barrier while rank 0 writes or validates", std::chrono::minutes(30)); }
 void C10dReducer::broadcast_from_owners(const std::vector<NamedParam>& params, const std::vector<int>& owner) {
-  // One flat broadcast per owner: its parameters, concatenated in order.
+  // Per owner, its parameters in order, concatenated into chunks of at most 64 MiB
+  // (a full-size owner's share is ~1 GiB: one flat copy would eat ZeRO's saving).
   at::NoGradGuard no_grad;
+  constexpr int64_t kChunk = (int64_t{64} << 20) / 4;
   for (int r = 0; r < world_size(); ++r) {
-    std::vector<at::Tensor> mine;
-    for (size_t i = 0; i < params.size(); ++i)
-      if (owner[i] == r) mine.push_back(params[i].param.detach().reshape({-1}));
-    if (mine.empty()) continue;
-    std::vector<at::Tensor> flat{at::cat(mine)};
-    impl_->comm->broadcast(flat, r, fmt::format("broadcast of rank {}'s updated parameters (ZeRO-1)", r));
-    if (r == rank()) continue;
-    int64_t off = 0;
+    std::vector<size_t> group;
+    int64_t values = 0;
+    auto flush = [&] {
+      if (group.empty()) return;
+      std::vector<at::Tensor> parts;
+      for (size_t i : group) parts.push_back(params[i].param.detach().reshape({-1}));
+      std::vector<at::Tensor> flat{parts.size() == 1 ? parts.front().clone() : at::cat(parts)};
+      impl_->comm->broadcast(flat, r, fmt::format("broadcast of rank {}'s updated parameters (ZeRO-1)", r));
+      if (r != rank()) {
+        int64_t off = 0;
+        for (size_t i : group) {
+          at::Tensor p = params[i].param.detach();
+          p.copy_(flat[0].narrow(0, off, p.numel()).view(p.sizes()));
+          off += p.numel();
+        }
+      }
+      group.clear();
+      values = 0;
+    };
     for (size_t i = 0; i < params.size(); ++i) {
       if (owner[i] != r) continue;
-      at::Tensor p = params[i].param.detach();
-      p.copy_(flat[0].narrow(0, off, p.numel()).view(p.sizes()));
-      off += p.numel();
+      if (values > 0 && values + params[i].param.numel() > kChunk) flush();
+      group.push_back(i);
+      values += params[i].param.numel();
     }
+    flush();
   }
 }
 
