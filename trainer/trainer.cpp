@@ -22,6 +22,7 @@
 #include "trainer/model_folder.h"
 #include "trainer/model_setup.h"
 #include "trainer/run_log.h"
+#include "trainer/run_loop.h"
 #include "trainer/stop_signal.h"
 #include "trainer/zero.h"
 
@@ -30,12 +31,6 @@ namespace hallo::trainer {
 namespace fs = std::filesystem;
 
 namespace {
-
-double peak_rss_gib() {
-  struct rusage u {};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
-}
 
 double gib(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
 
@@ -490,16 +485,7 @@ TrainResult Trainer::run() {
   }
   fs::create_directories(s.run_dir);
   CheckpointStore store(s.run_dir / "checkpoints", s.cfg.checkpoints_total_limit, /*cleanup=*/s.root());
-  std::optional<fs::path> resume_from;
-  const std::string resume = !s.opt.resume.empty() ? s.opt.resume : (s.cfg.resume_from_checkpoint == "latest" ? "auto" : "");
-  if (resume == "auto") {
-    resume_from = store.latest();
-    if (!resume_from) spdlog::info("no checkpoint in {}: starting from step 0", store.dir().string());
-  } else if (!resume.empty()) {
-    if (!fs::is_directory(resume)) fail_at(resume, "no such checkpoint folder (--resume)");
-    verify_checkpoint(resume);
-    resume_from = fs::path(resume);
-  }
+  const std::optional<fs::path> resume_from = resolve_resume(s.opt.resume, s.cfg.resume_from_checkpoint, store);
   spdlog::info("data: {}", s.data->describe());
   s.setup(resume_from);
   s.reducer->barrier();  // rank 0 wrote the run files (frozen weights: minutes at full size)
@@ -521,9 +507,7 @@ TrainResult Trainer::run() {
   const int world = s.reducer->world_size();
   const int64_t samples_per_step = int64_t{s.cfg.data.train_bs} * s.cfg.solver.gradient_accumulation_steps * world;
   const size_t dataset_clips = s.data->size();
-  auto last_print = std::chrono::steady_clock::now();
-  const auto start = last_print;
-  const int64_t first_step = s.state.step;
+  StepPrinter printer(s.state.step, max_steps);
   if (s.heldout && !s.resumed && root) {
     const double h = s.heldout_loss();
     log->write(0, {{"heldout_loss", h}});
@@ -567,13 +551,9 @@ TrainResult Trainer::run() {
     if (world > 1 && heldout_due) s.reducer->barrier();
     bar.set_suffix(fmt::format("loss {:.4f} lr {:.2e} {:.2f} samples/s", r.loss, r.lr, samples_per_step / secs));
     bar.update(static_cast<uint64_t>(s.state.step));
-    const auto now = std::chrono::steady_clock::now();
-    if (root && !bar.enabled() && (now - last_print > std::chrono::seconds(30) || s.state.step == max_steps || s.state.step == first_step + 1)) {
-      last_print = now;
-      const double done = std::chrono::duration<double>(now - start).count();
-      const double eta = done / static_cast<double>(s.state.step - first_step) * static_cast<double>(max_steps - s.state.step);
+    if (const auto eta = printer.due(s.state.step, bar.enabled() || !root)) {
       spdlog::info("step {}/{} loss {:.5f} lr {:.3g} grad_norm {:.4g} {:.2f} s/step ETA {:.0f} s{}", s.state.step, max_steps,
-                   r.loss, r.lr, r.grad_norm, secs, eta, held ? fmt::format(" held-out loss {:.5f}", *held) : "");
+                   r.loss, r.lr, r.grad_norm, secs, *eta, held ? fmt::format(" held-out loss {:.5f}", *held) : "");
     }
 
     // Every rank stops at the same step (a signal may reach the ranks at different steps).
@@ -590,12 +570,7 @@ TrainResult Trainer::run() {
     if (world > 1 && validation_due) s.reducer->barrier();
     if (sig) {
       bar.finish();
-      spdlog::warn("stopped by {} at step {}; resume with --resume auto", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                   s.state.step);
-      result.exit_code = sig == SIGINT ? 130 : 143;
-      result.step = s.state.step;
-      result.last_checkpoint = s.last_checkpoint;
-      return result;
+      return stopped_by_signal(sig, s.state.step, result, s.last_checkpoint);
     }
   }
   bar.finish();

@@ -24,6 +24,7 @@
 #include "trainer/model_setup.h"
 #include "trainer/run_log.h"
 #include "trainer/step_rng.h"
+#include "trainer/run_loop.h"
 #include "trainer/stop_signal.h"
 
 namespace hallo::trainer {
@@ -31,12 +32,6 @@ namespace hallo::trainer {
 namespace fs = std::filesystem;
 
 namespace {
-
-double peak_rss_gib() {
-  struct rusage u {};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
-}
 
 // A batch's frames as images: targets then references, [N, 3, H, W] in [-1, 1], and
 // each image's face mask [N, 1, H, W] (the clip's face-locator region).
@@ -205,15 +200,7 @@ TrainResult VaeTrainer::run() {
   }
   fs::create_directories(s.run_dir);
   CheckpointStore store(s.run_dir / "checkpoints", s.cfg.checkpoints_total_limit);
-  std::optional<fs::path> resume_from;
-  const std::string resume = !s.opt.resume.empty() ? s.opt.resume : (s.cfg.resume_from_checkpoint == "latest" ? "auto" : "");
-  if (resume == "auto") {
-    resume_from = store.latest();
-    if (!resume_from) spdlog::info("no checkpoint in {}: starting from step 0", store.dir().string());
-  } else if (!resume.empty()) {
-    if (!fs::is_directory(resume)) fail_at(resume, "no such checkpoint folder (--resume)");
-    resume_from = fs::path(resume);
-  }
+  const std::optional<fs::path> resume_from = resolve_resume(s.opt.resume, s.cfg.resume_from_checkpoint, store);
   spdlog::info("data: {}", s.data->describe());
   s.setup(resume_from);
   int64_t n = 0;
@@ -225,9 +212,7 @@ TrainResult VaeTrainer::run() {
   RunLog log(s.run_dir, s.resumed ? s.state.step : -1);
   StopSignal stop;
   ProgressBar bar("train vae", static_cast<uint64_t>(max_steps), " steps", static_cast<uint64_t>(s.state.step));
-  auto last_print = std::chrono::steady_clock::now();
-  const auto start = last_print;
-  const int64_t first_step = s.state.step;
+  StepPrinter printer(s.state.step, max_steps);
   if (s.heldout && !s.resumed) {
     const double h = s.heldout_loss();
     log.write(0, {{"heldout_loss", h}});
@@ -277,14 +262,9 @@ TrainResult VaeTrainer::run() {
     log.write(s.state.step, scalars);
     bar.set_suffix(fmt::format("loss {:.4f} |x-x^| {:.4f} KL {:.1f}", loss, recon, kl));
     bar.update(static_cast<uint64_t>(s.state.step));
-    const auto now = std::chrono::steady_clock::now();
-    if (!bar.enabled() &&
-        (now - last_print > std::chrono::seconds(30) || s.state.step == max_steps || s.state.step == first_step + 1)) {
-      last_print = now;
-      const double done = std::chrono::duration<double>(now - start).count();
-      const double eta = done / static_cast<double>(s.state.step - first_step) * static_cast<double>(max_steps - s.state.step);
+    if (const auto eta = printer.due(s.state.step, bar.enabled())) {
       spdlog::info("step {}/{} loss {:.5f} |x-x^| {:.5f} KL {:.1f} {:.2f} s/step ETA {:.0f} s{}", s.state.step, max_steps,
-                   loss, recon, kl, secs, eta, held ? fmt::format(" held-out |x-x^| {:.5f}", *held) : "");
+                   loss, recon, kl, secs, *eta, held ? fmt::format(" held-out |x-x^| {:.5f}", *held) : "");
     }
 
     const int sig = stop.received();
@@ -292,12 +272,7 @@ TrainResult VaeTrainer::run() {
     if (periodic || sig || s.state.step == max_steps) s.save_checkpoint(store);
     if (sig) {
       bar.finish();
-      spdlog::warn("stopped by {} at step {}; resume with --resume auto", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                   s.state.step);
-      result.exit_code = sig == SIGINT ? 130 : 143;
-      result.step = s.state.step;
-      result.last_checkpoint = s.last_checkpoint;
-      return result;
+      return stopped_by_signal(sig, s.state.step, result, s.last_checkpoint);
     }
   }
   bar.finish();

@@ -39,6 +39,15 @@ def runner(hallo, default_timeout):
     return run
 
 
+def tiny_shards(run, configs):
+    """4 synthetic talking heads -> ./shards (12 clips of 25 frames at 128 px, log-mel)."""
+    r = run("synth", "--out", "videos", "--count", "4", "--seconds", "3", "--size", "256")
+    check("synth", r.returncode == 0, r.stderr[-2000:])
+    r = run("prepare", "--input", "videos", "--out", "shards", "--config",
+            os.path.join(configs, "data", "tiny_logmel.yaml"), "--jobs", "2")
+    check("prepare", r.returncode == 0, r.stderr[-2000:])
+
+
 def finish():
     print(f"{sum(results)}/{len(results)} checks passed")
     sys.exit(0 if all(results) else 1)

@@ -26,7 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, finish, require, runner  # noqa: E402
+from harness import check, finish, require, runner, tiny_shards  # noqa: E402
 
 hallo, repo = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 configs = os.path.join(repo, "configs")
@@ -58,11 +58,7 @@ def free_port():
 work = tempfile.mkdtemp(prefix="hallo_dist_cli_")
 try:
     os.chdir(work)
-    r = run("synth", "--out", "videos", "--count", "4", "--seconds", "3", "--size", "256")
-    check("synth", r.returncode == 0, r.stderr[-2000:])
-    r = run("prepare", "--input", "videos", "--out", "shards", "--config",
-            os.path.join(configs, "data", "tiny_logmel.yaml"), "--jobs", "2")
-    check("prepare", r.returncode == 0, r.stderr[-2000:])
+    tiny_shards(run, configs)
     tiny1 = os.path.join(configs, "train", "tiny_stage1.yaml")
     common = ["train", "--config", tiny1, "--set", "data.shards=[shards]", "--set", "checkpointing_steps=4",
               "--set", "val.loss_steps=0", "--max-steps", "8"]

@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402  (stdlib safetensors reader)
-from harness import SYSTEM_PYTHON, check, finish, require, runner  # noqa: E402
+from harness import SYSTEM_PYTHON, check, finish, require, runner, tiny_shards  # noqa: E402
 
 hallo, repo = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 configs = os.path.join(repo, "configs")
@@ -67,11 +67,7 @@ work = tempfile.mkdtemp(prefix="hallo_train_cli_")
 try:
     os.chdir(work)
     # --- data: 4 synthetic talking heads -> 12 clips of 25 frames at 128 px -------------
-    r = run("synth", "--out", "videos", "--count", "4", "--seconds", "3", "--size", "256")
-    check("synth", r.returncode == 0, r.stderr[-2000:])
-    r = run("prepare", "--input", "videos", "--out", "shards", "--config",
-            os.path.join(configs, "data", "tiny_logmel.yaml"), "--jobs", "2")
-    check("prepare", r.returncode == 0, r.stderr[-2000:])
+    tiny_shards(run, configs)
     tiny1 = os.path.join(configs, "train", "tiny_stage1.yaml")
     tiny2 = os.path.join(configs, "train", "tiny_stage2.yaml")
     data = ["--set", "data.shards=[shards]"]

@@ -15,6 +15,7 @@
 #include "model/io/safetensors.h"
 #include "model/io/state_dict.h"
 #include "tests/common/temp_dir.h"
+#include "tests/common/tiny_hallo.h"
 #include "trainer/dist/c10d_reducer.h"
 #include "trainer/dist/comm.h"
 #include "trainer/dist/dist_env.h"
@@ -29,26 +30,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TrainConfig tiny() {
-  TrainConfig c = TrainConfig::stage2();
-  c.data.train_width = c.data.train_height = 64;
-  c.data.n_sample_frames = 3;
-  c.data.n_motion_frames = 2;
-  c.model.unet = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}, {"cross_attention_dim", 40}};
-  c.model.vae = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}};
-  c.model.audioproj = {{"intermediate_dim", 32}, {"context_tokens", 4}};
-  c.unet_additional_kwargs["audio_attention_dim"] = 24;
-  c.model.init_seed = 5;
-  return c;
-}
-
-DataShape tiny_shape() {
-  DataShape s;
-  s.audio_layers = 2;
-  s.audio_dim = 16;
-  s.height = s.width = 64;
-  return s;
-}
+TrainConfig tiny() { return test::tiny_hallo_config(2); }
+DataShape tiny_shape() { return test::tiny_hallo_shape(); }
 
 constexpr int64_t kB = 4, kF = 3, kS = 3, kH = 64;
 

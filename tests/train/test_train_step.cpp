@@ -11,6 +11,7 @@
 #include "model/io/hf_config.h"
 #include "tests/common/error_message.h"
 #include "tests/common/temp_dir.h"
+#include "tests/common/tiny_hallo.h"
 #include "trainer/checkpoint.h"
 #include "trainer/model_folder.h"
 #include "trainer/model_setup.h"
@@ -24,27 +25,13 @@ namespace {
 namespace fs = std::filesystem;
 
 TrainConfig tiny(int stage) {
-  TrainConfig c = stage == 1 ? TrainConfig::stage1() : TrainConfig::stage2();
+  TrainConfig c = test::tiny_hallo_config(stage);
   c.data.train_bs = 2;
-  c.data.train_width = c.data.train_height = 64;
-  c.data.n_sample_frames = 3;
-  c.data.n_motion_frames = 2;
-  c.model.unet = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}, {"cross_attention_dim", 40}};
-  c.model.vae = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}};
-  c.model.audioproj = {{"intermediate_dim", 32}, {"context_tokens", 4}};
-  c.unet_additional_kwargs["audio_attention_dim"] = 24;
-  c.model.init_seed = 5;
   c.solver.learning_rate = 1e-3;
   return c;
 }
 
-DataShape tiny_shape() {
-  DataShape s;
-  s.audio_layers = 2;
-  s.audio_dim = 16;
-  s.height = s.width = 64;
-  return s;
-}
+DataShape tiny_shape() { return test::tiny_hallo_shape(); }
 
 TrainBatch tiny_batch(int stage, int64_t B = 2) {
   at::manual_seed(99);
