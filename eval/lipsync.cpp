@@ -14,40 +14,14 @@ namespace hallo::eval {
 
 std::vector<float> mouth_openings(const std::vector<cv::Mat>& frames, face::FaceAnalyzer& faces,
                                   const LipSyncOptions& o, const std::string& where, int* detected) {
-  const int n = static_cast<int>(frames.size());
-  std::vector<cv::Mat> big(n);
-  std::vector<cv::Rect2f> boxes(n);
-  std::vector<bool> found(n, false);
-  int hits = 0;
-  for (int i = 0; i < n; ++i) {
-    const cv::Mat& f = frames[i];
-    face::require_rgb(f, where);
-    const int side = std::min(f.cols, f.rows);
-    if (side < o.min_side) {
-      const double s = static_cast<double>(o.min_side) / side;
-      cv::resize(f, big[i], cv::Size(), s, s, cv::INTER_CUBIC);
-    } else {
-      big[i] = f;
-    }
-    const auto obs = faces.analyze(big[i]);
-    if (!obs.empty()) {
-      boxes[i] = obs.front().box;
-      found[i] = true;
-      ++hits;
-    }
-  }
-  if (hits == 0) fail_at(where, "no face found in any of its {} frames", n);
-  // Frames the detector missed: the nearest detected frame's box (faces move little).
-  for (int i = 0; i < n; ++i) {
-    if (found[i]) continue;
-    for (int d = 1; d < n; ++d) {
-      if (i - d >= 0 && found[i - d]) { boxes[i] = boxes[i - d]; break; }
-      if (i + d < n && found[i + d]) { boxes[i] = boxes[i + d]; break; }
-    }
-  }
-  std::vector<float> mouth(n);
-  for (int i = 0; i < n; ++i) mouth[i] = face::mouth_opening(faces.landmarks_in(big[i], boxes[i]).lm);
-  if (detected) *detected = hits;
+  const FaceTrack t = track_face(frames, faces, o.min_side, where);
+  if (detected) *detected = t.hits;
+  return mouth_openings(t);
+}
+
+std::vector<float> mouth_openings(const FaceTrack& t) {
+  std::vector<float> mouth(t.landmarks.size());
+  for (size_t i = 0; i < mouth.size(); ++i) mouth[i] = face::mouth_opening(t.landmarks[i]);
   return mouth;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "data/face/landmarks.h"
+#include "eval/face_track.h"
 
 namespace hallo::eval {
 
@@ -39,6 +40,8 @@ struct LipSyncResult {
 // the nearest frame with one; throws hallo::Error naming `where` if no frame has a face.
 std::vector<float> mouth_openings(const std::vector<cv::Mat>& frames, face::FaceAnalyzer& faces,
                                   const LipSyncOptions& o, const std::string& where, int* detected = nullptr);
+// The same from a face track (eval/face_track.h): mouth_opening of each frame's landmarks.
+std::vector<float> mouth_openings(const FaceTrack& t);
 
 // Score of `mouth` against `audio` (mono, o.sample_rate) at `fps`.
 LipSyncResult lipsync_score(const std::vector<float>& mouth, const std::vector<float>& audio, double fps,

@@ -100,7 +100,7 @@ fi
 step "Results"
 SCORES=$(python3 - "$OUT/lipsync.json" <<'PY' 2>/dev/null || true
 import json, sys
-v = {e["video"].rsplit("/", 1)[-1]: e for e in json.load(open(sys.argv[1]))["videos"]}
+v = {e["generated"].rsplit("/", 1)[-1]: e for e in json.load(open(sys.argv[1]))["videos"]}
 t, c = v["talk.mp4"]["lipsync_corr"], v["control_shuffled.mp4"]["lipsync_corr"]
 ok = t >= 0.5 and t - c >= 0.3
 print(f"| talk.mp4 (held-out speech) | {t:.3f} | {v['talk.mp4']['lipsync_lag']:+d} |")
@@ -127,6 +127,6 @@ PY
   [ -d "$OUT/stage2" ] && echo "- stage 2: $(heldout "$OUT/stage2" "held-out loss")"
   echo
   echo "Scale it up: recipes/demo/*.yaml (resolution, steps, network widths); coming next:"
-  echo "hallo eval FID / FVD / Sync, multi-GPU training, identity fine-tuning."
+  echo "identity fine-tuning; \`hallo eval --metrics fid,fvd,sync,...\` scores against real videos (eval/README.md)."
 } > "$OUT/report.md"
 cat "$OUT/report.md"

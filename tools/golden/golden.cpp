@@ -8,12 +8,21 @@
 #include "core/error.h"
 #include <spdlog/spdlog.h>
 
+#include "eval/nets/hash24.h"
 #include "model/io/hf_config.h"
 #include "model/nn/loader.h"
 
 namespace hallo::golden {
 
 namespace fs = std::filesystem;
+
+io::StateDict GoldenCase::metric_weights() const {
+  if (weights) return *weights;
+  const fs::path cfg = dir / (name + ".config.json");
+  if (!config.contains("_harness") || !config["_harness"].contains("weights_rule"))
+    fail_at(cfg.string(), "no {}.weights.safetensors and no _harness.weights_rule to generate the weights", name);
+  return eval::hash24_state_dict(config["_harness"], cfg.string());
+}
 
 const at::Tensor& GoldenCase::input(const std::string& key) const {
   auto it = io.find(key);
@@ -137,6 +146,13 @@ const std::vector<RunnerEntry>& runners() {
       {"hallo_pipeline", "one clip of Hallo inference: projections, ReferenceNet, DDIM + CFG, VAE decode", run_pipeline, 1e-3},
       {"hallo_train_step", "one optimisation step of upstream stage-1/2 training (train_*): loss, gradients, AdamW",
        run_train_step, 1e-5, check_train_step},
+      {"pytorch_fid.inception.InceptionV3", "pytorch-fid InceptionV3 features (2048/768/192/64) on procedural weights",
+       run_fid_inception, 1e-4, check_fid_inception},
+      {"InceptionI3d", "I3D logits (VideoGPT eps 1e-5 and piergiaj eps 1e-3) on procedural weights", run_i3d},
+      {"SyncNetModel.S", "SyncNet towers + syncnet_python evaluate (MFCC, windows, offsets, Sync-C/D)", run_syncnet},
+      {"syncnet_eval_math", "syncnet_python's offset arithmetic (calc_pdist, min, median, medfilt)", run_syncnet_eval_math},
+      {"python_speech_features.mfcc", "python_speech_features MFCC as SyncNet calls it", run_mfcc, 1e-9},
+      {"frechet", "pytorch-fid statistics and Frechet distance (float64, eps fallback)", run_frechet, 1e-9},
   };
   return r;
 }

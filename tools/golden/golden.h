@@ -32,6 +32,10 @@ struct GoldenCase {
   // Loads the golden's weights onto `m` (strict unless --non-strict) and logs the report.
   void load_into(torch::nn::Module& m, std::function<std::string(const std::string&)> rename = {}) const;
 
+  // Metric goldens ship no weights file: their weights come from the config's
+  // procedural rule (_harness.weights_rule, hash24) unless NAME.weights.safetensors exists.
+  io::StateDict metric_weights() const;
+
   const at::Tensor& input(const std::string& key) const;  // "in.sample"; throws naming the golden
   bool has(const std::string& key) const { return io.count(key) != 0; }
   // in.<prefix>.0, in.<prefix>.1, ... in order (recorded Python lists).
@@ -88,5 +92,13 @@ Outputs run_pipeline(const GoldenCase& c);
 Outputs run_wav2vec2(const GoldenCase& c);
 Outputs run_train_step(const GoldenCase& c);
 std::vector<Comparison> check_train_step(const GoldenCase& c, const Outputs& produced);
+// Metric goldens (reference tools run on procedural weights).
+Outputs run_fid_inception(const GoldenCase& c);
+std::vector<Comparison> check_fid_inception(const GoldenCase& c, const Outputs& produced);
+Outputs run_i3d(const GoldenCase& c);
+Outputs run_syncnet(const GoldenCase& c);
+Outputs run_syncnet_eval_math(const GoldenCase& c);
+Outputs run_mfcc(const GoldenCase& c);
+Outputs run_frechet(const GoldenCase& c);
 
 }  // namespace hallo::golden

@@ -1,20 +1,20 @@
-// hallo eval --generated VIDEO|DIR ... --metrics lipsync [--audio-from FILE|DIR] [--out report.json]
-// Scores generated talking-head videos. Implemented so far: the weight-free lip-sync
-// correlation (eval/lipsync.h). FID, FVD, Sync-C/D, E-FID, LMD, PSNR/SSIM and CSIM
-// are the eval issue's remaining work and are refused by name.
+// hallo eval --generated DIR|LIST --real DIR|LIST --metrics fid,fvd,sync,efid,lmd,lipsync,psnr,ssim,csim
+//            --weights-dir DIR [--audio-from generated|DIR|FILE] [--fvd-protocol disco|clips16] [--out report.json]
+// Scores generated talking-head videos with the reference tools' definitions
+// (eval/evaluator.h); writes a JSON report and prints / writes a Markdown table.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/progress.h"
-#include "eval/lipsync.h"
+#include "eval/evaluator.h"
+#include "eval/stats_cache.h"
 #include "tools/hallo/commands.h"
 
 namespace hallo::cli {
@@ -23,88 +23,127 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<fs::path> expand_videos(const std::vector<std::string>& inputs) {
+bool is_video(const fs::path& p) {
+  static const std::vector<std::string> ext = {".mp4", ".mov", ".mkv", ".avi", ".webm"};
+  return std::find(ext.begin(), ext.end(), p.extension().string()) != ext.end();
+}
+
+// Folders (their videos, sorted), list files (.txt / .lst: one path per line, relative
+// to the list's folder, # comments) and video files.
+std::vector<fs::path> expand_videos(const std::vector<std::string>& inputs, const char* flag) {
   std::vector<fs::path> out;
   for (const auto& in : inputs) {
-    if (fs::is_directory(in)) {
+    const fs::path p(in);
+    if (fs::is_directory(p)) {
       std::vector<fs::path> found;
-      for (const auto& e : fs::directory_iterator(in))
-        if (e.is_regular_file() && e.path().extension() == ".mp4") found.push_back(e.path());
-      if (found.empty()) fail_at(in, "no .mp4 videos in this folder (--generated)");
+      for (const auto& e : fs::directory_iterator(p))
+        if (e.is_regular_file() && is_video(e.path())) found.push_back(e.path());
+      if (found.empty()) fail_at(in, "no videos (.mp4/.mov/.mkv/.avi/.webm) in this folder ({})", flag);
       std::sort(found.begin(), found.end());
       out.insert(out.end(), found.begin(), found.end());
-    } else if (fs::exists(in)) {
-      out.emplace_back(in);
+    } else if (fs::is_regular_file(p) && (p.extension() == ".txt" || p.extension() == ".lst")) {
+      std::ifstream f(p);
+      std::string line;
+      int lineno = 0;
+      while (std::getline(f, line)) {
+        ++lineno;
+        line.erase(0, line.find_first_not_of(" \t\r"));
+        line.erase(line.find_last_not_of(" \t\r") + 1);
+        if (line.empty() || line[0] == '#') continue;
+        fs::path v(line);
+        if (v.is_relative()) v = p.parent_path() / v;
+        if (!fs::is_regular_file(v)) fail_at(fmt::format("{}:{}", in, lineno), "no such video '{}' ({})", line, flag);
+        out.push_back(v);
+      }
+      if (out.empty()) fail_at(in, "lists no videos ({})", flag);
+    } else if (fs::is_regular_file(p)) {
+      out.push_back(p);
     } else {
-      fail_at(in, "no such video or folder (--generated)");
+      fail_at(in, "no such video, folder or list ({})", flag);
     }
   }
   return out;
 }
 
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string m; std::getline(ss, m, ',');)
+    if (!m.empty() && std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  return out;
+}
+
 }  // namespace
 
-Command register_eval(CLI::App& app, const GlobalOptions&) {
+Command register_eval(CLI::App& app, const GlobalOptions& g) {
   struct Opts {
-    std::vector<std::string> generated;
-    std::string metrics = "lipsync", audio_from, out;
-    int max_lag = 3;
+    std::vector<std::string> generated, real;
+    std::string metrics = "lipsync", out, efid_slice;
+    eval::EvalOptions e;
+    std::string cache_dir;
+    bool no_cache = false;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("eval", "Score generated talking-head videos (so far: lipsync)");
-  sub->add_option("--generated", o->generated, "videos or folders of .mp4 files")->required();
-  sub->add_option("--metrics", o->metrics, "comma-separated metrics; implemented: lipsync");
-  sub->add_option("--audio-from", o->audio_from,
-                  "speech to score against: a file (every video) or a folder of <video name>.wav/.mp4 "
-                  "(default: each video's own audio track)");
-  sub->add_option("--max-lag", o->max_lag, "lip-sync: frames searched either way for the best lag")
-      ->check(CLI::Range(0, 25));
-  sub->add_option("--out", o->out, "write the report as JSON here (written atomically)");
-  return [o]() {
-    std::set<std::string> metrics;
-    std::stringstream ss(o->metrics);
-    for (std::string m; std::getline(ss, m, ',');)
-      if (!m.empty()) metrics.insert(m);
-    for (const auto& m : metrics) {
-      if (m == "lipsync") continue;
-      static const std::set<std::string> planned = {"fid", "fvd", "sync", "efid", "lmd", "psnr", "ssim", "csim"};
-      if (planned.count(m)) fail("metric '{}' is not implemented yet; implemented: lipsync", m);
-      fail("unknown metric '{}'; implemented: lipsync", m);
-    }
-    const auto videos = expand_videos(o->generated);
-    face::FaceAnalyzer faces;
-    eval::LipSyncOptions lo;
-    lo.max_lag = o->max_lag;
-    nlohmann::json report = {{"metrics", {"lipsync"}}, {"max_lag", lo.max_lag}, {"videos", nlohmann::json::array()}};
-    ProgressBar bar("eval", videos.size(), " videos");
-    double sum = 0;
-    fmt::print("| video | lip-sync corr | lag | frames | face detected |\n|---|---|---|---|---|\n");
-    for (const auto& v : videos) {
-      fs::path audio;
-      if (!o->audio_from.empty()) {
-        if (fs::is_directory(o->audio_from)) {
-          for (const char* ext : {".wav", ".mp4", ".m4a", ".flac"})
-            if (fs::exists(fs::path(o->audio_from) / (v.stem().string() + ext))) audio = fs::path(o->audio_from) / (v.stem().string() + ext);
-          if (audio.empty()) fail_at(o->audio_from, "no audio named {}.wav/.mp4/.m4a/.flac for {}", v.stem().string(), v.string());
-        } else {
-          audio = o->audio_from;
-        }
+  auto* sub = app.add_subcommand("eval", "Score generated talking-head videos: FID, FVD, Sync-C/D, E-FID, LMD, "
+                                         "lip-sync, PSNR, SSIM, CSIM");
+  sub->add_option("--generated", o->generated, "generated videos: files, folders or .txt lists")->required();
+  sub->add_option("--real", o->real, "ground-truth videos (paired with the generated ones by file name)");
+  sub->add_option("--metrics", o->metrics, "comma-separated: fid,fvd,efid,sync,lipsync,lmd,psnr,ssim,csim (or all)");
+  sub->add_option("--weights-dir", o->e.weights_dir,
+                  "network weights: pt_inception-2015-12-05-6726825d.pth, i3d_pretrained_400.pt or i3d_torchscript.pt, "
+                  "syncnet_v2.model, arcface.onnx, expression.onnx");
+  sub->add_option("--audio-from", o->e.audio_from,
+                  "speech for sync / lipsync: 'generated' (each video's own track), a folder of <name>.wav/.mp4, or one file");
+  sub->add_option("--fvd-protocol", o->e.fvd_protocol, "disco (whole video, Hallo's numbers) or clips16 (16-frame clips)")
+      ->check(CLI::IsMember({"disco", "clips16"}));
+  sub->add_option("--max-lag", o->e.max_lag, "lip-sync: frames searched either way for the best lag")->check(CLI::Range(0, 25));
+  sub->add_option("--batch", o->e.batch, "frames per network call")->check(CLI::Range(1, 1024));
+  sub->add_option("--efid-coeffs", o->efid_slice, "E-FID: slice BEGIN:END of the model output (e.g. 80:144 for "
+                                                   "Deep3DFaceRecon's expression block; default all)");
+  sub->add_option("--efid-size", o->e.efid_size, "E-FID: model input side")->check(CLI::Range(16, 1024));
+  sub->add_option("--cache-dir", o->cache_dir, "real-set statistics cache (default ~/.cache/hallo/eval)");
+  sub->add_flag("--no-cache", o->no_cache, "neither read nor write the real-set statistics cache");
+  sub->add_option("--out", o->out, "JSON report (written atomically; the Markdown table goes next to it as .md)");
+  return [o, &g]() {
+    o->e.metrics = o->metrics == "all" ? eval::known_metrics() : split(o->metrics);
+    if (o->e.metrics.empty()) fail("--metrics is empty");
+    for (const auto& m : o->e.metrics)
+      if (std::find(eval::known_metrics().begin(), eval::known_metrics().end(), m) == eval::known_metrics().end())
+        fail("unknown metric '{}'; known: {}", m, fmt::join(eval::known_metrics(), ", "));
+    if (!o->efid_slice.empty()) {
+      const auto colon = o->efid_slice.find(':');
+      try {
+        if (colon == std::string::npos) throw std::invalid_argument("no colon");
+        o->e.efid_begin = colon == 0 ? 0 : std::stoi(o->efid_slice.substr(0, colon));
+        o->e.efid_end = colon + 1 == o->efid_slice.size() ? -1 : std::stoi(o->efid_slice.substr(colon + 1));
+      } catch (const std::exception&) {
+        fail("--efid-coeffs '{}': expected BEGIN:END", o->efid_slice);
       }
-      const auto r = eval::lipsync_score_file(v, audio, faces, lo);
-      sum += r.corr;
-      report["videos"].push_back({{"video", v.string()},
-                                  {"audio", audio.empty() ? v.string() : audio.string()},
-                                  {"lipsync_corr", r.corr},
-                                  {"lipsync_lag", r.lag},
-                                  {"frames", r.frames},
-                                  {"face_detected_frames", r.detected}});
-      fmt::print("| {} | {:.3f} | {:+d} | {} | {} |\n", v.filename().string(), r.corr, r.lag, r.frames, r.detected);
-      bar.advance();
     }
-    bar.finish();
-    report["mean"] = {{"lipsync_corr", sum / static_cast<double>(videos.size())}};
-    fmt::print("| mean | {:.3f} | | | |\n", sum / static_cast<double>(videos.size()));
-    if (!o->out.empty()) write_file_atomic(o->out, report.dump(2) + "\n");
+    o->e.cache_dir = o->no_cache ? fs::path() : o->cache_dir.empty() ? eval::default_cache_dir() : fs::path(o->cache_dir);
+    o->e.quiet = g.quiet;
+    if (!o->out.empty()) {
+      // Fail before the work, not after it: the report's folder must be writable.
+      const fs::path parent = fs::absolute(o->out).parent_path();
+      std::error_code ec;
+      fs::create_directories(parent, ec);
+      if (ec) fail_at(o->out, "cannot create the report's folder {}: {}", parent.string(), ec.message());
+    }
+    const auto generated = expand_videos(o->generated, "--generated");
+    const auto real = o->real.empty() ? std::vector<fs::path>() : expand_videos(o->real, "--real");
+    const nlohmann::json report = eval::evaluate(generated, real, o->e);
+    const std::string md = eval::markdown_report(report);
+    fmt::print("{}", md);
+    if (!o->out.empty()) {
+      write_file_atomic(o->out, report.dump(2) + "\n");
+      fs::path mdp = o->out;
+      mdp.replace_extension(".md");
+      write_file_atomic(mdp, md);
+    }
+    if (!report["errors"].empty()) {
+      spdlog::error("{} metric computation(s) failed (see \"errors\" in the report)", report["errors"].size());
+      return 1;
+    }
     return 0;
   };
 }

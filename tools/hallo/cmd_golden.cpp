@@ -15,7 +15,7 @@ namespace hallo::cli {
 
 Command register_golden(CLI::App& app, const GlobalOptions&) {
   struct Opts {
-    std::string dir, name, out;
+    std::string dir, name, out, weights_out;
     bool check = false, hooks = false, list = false, non_strict = false, verbose_rows = false;
     double tol = 0;
   };
@@ -24,6 +24,8 @@ Command register_golden(CLI::App& app, const GlobalOptions&) {
   sub->add_option("--dir", o->dir, "folder with the golden files (e.g. ../shared/golden)");
   sub->add_option("--name", o->name, "golden name, e.g. sd_unet2d");
   sub->add_option("--out", o->out, "write produced out.* (and hook.*) tensors here (.safetensors)");
+  sub->add_option("--weights-out", o->weights_out,
+                  "write the golden's weights (the file, or the procedural hash24 set of metric goldens) as .safetensors and exit");
   sub->add_flag("--check", o->check, "compare with the golden out.* tensors; exit 1 beyond tolerance");
   sub->add_flag("--hooks", o->hooks, "also produce hook.* intermediates (compared for information only)");
   sub->add_option("--tol", o->tol, "relative tolerance max|diff|/max|golden| (default: the runner's)");
@@ -38,6 +40,12 @@ Command register_golden(CLI::App& app, const GlobalOptions&) {
     if (o->dir.empty() || o->name.empty()) fail("golden: --dir and --name are required");
     if (!std::filesystem::is_directory(o->dir)) fail_at(o->dir, "no such golden directory");
     golden::GoldenCase c = golden::load_case(o->dir, o->name);
+    if (!o->weights_out.empty()) {
+      const io::StateDict sd = c.metric_weights();
+      io::write_safetensors(o->weights_out, sd.weights().tensors, {{"golden", o->name}});
+      fmt::print("{}: {} tensors -> {}\n", o->name, sd.size(), o->weights_out);
+      return 0;
+    }
     c.want_hooks = o->hooks;
     c.strict = !o->non_strict;
     const auto& runner = golden::find_runner(c);
