@@ -20,7 +20,8 @@ namespace hallo::eval {
 struct EvalOptions {
   std::vector<std::string> metrics;       // known names, in the user's order
   std::filesystem::path weights_dir;      // network weights (see README: file names and sources)
-  std::string fvd_protocol = "disco";     // disco | clips16
+  std::string fvd_protocol = "disco";     // disco | clips16 (eval/fvd_protocol.h)
+  double fvd_bn_eps = 1e-3;               // I3D BatchNorm eps: 1e-3 (TF, DisCo, piergiaj) or 1e-5 (VideoGPT)
   std::string audio_from = "generated";   // generated (each video's own track) | a folder | a file
   std::filesystem::path cache_dir;        // real-set statistics cache; empty: off
   int max_lag = 3;                        // lipsync

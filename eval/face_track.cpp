@@ -2,6 +2,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace hallo::eval {
@@ -48,6 +50,27 @@ FaceTrack track_face(const std::vector<cv::Mat>& frames, face::FaceAnalyzer& fac
     t.boxes[i] = cv::Rect2f(t.boxes[i].x * inv, t.boxes[i].y * inv, t.boxes[i].width * inv, t.boxes[i].height * inv);
   }
   return t;
+}
+
+std::vector<cv::Rect2f> s3fd_like_boxes(const FaceTrack& t) {
+  std::vector<cv::Rect2f> out;
+  out.reserve(t.landmarks.size());
+  for (const auto& lm : t.landmarks) out.push_back(face::face_box(lm, 0.3f));
+  return out;
+}
+
+double landmark_distance(const FaceTrack& gen, const FaceTrack& real, double sx, double sy, int64_t n, int first,
+                         int last) {
+  if (n <= 0 || static_cast<int64_t>(gen.landmarks.size()) < n || static_cast<int64_t>(real.landmarks.size()) < n)
+    fail("landmark distance: {} frames requested, tracks have {} and {}", n, gen.landmarks.size(), real.landmarks.size());
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int k = first; k < last; ++k) {
+      const double dx = gen.landmarks[i][k].x * sx - real.landmarks[i][k].x;
+      const double dy = gen.landmarks[i][k].y * sy - real.landmarks[i][k].y;
+      sum += std::sqrt(dx * dx + dy * dy);
+    }
+  return sum / (static_cast<double>(n) * (last - first));
 }
 
 }  // namespace hallo::eval

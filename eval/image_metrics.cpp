@@ -50,8 +50,13 @@ at::Tensor filt(const at::Tensor& x, const std::vector<double>& g) {
 at::Tensor psnr(const at::Tensor& a_, const at::Tensor& b_) {
   const at::Tensor a = as_frames(a_, "PSNR"), b = as_frames(b_, "PSNR");
   same_shape(a, b, "PSNR");
-  const at::Tensor mse = (a.to(at::kDouble) - b.to(at::kDouble)).pow(2).flatten(1).mean(1);  // [N]
-  return 10.0 * at::log10(255.0 * 255.0 / mse);               // inf where identical, like skimage
+  // A few frames at a time: a whole 512^2 video in float64 is gigabytes.
+  at::Tensor mse = at::empty({a.size(0)}, at::kDouble);  // [N]
+  for (int64_t i = 0; i < a.size(0); i += 8) {
+    const int64_t m = std::min<int64_t>(8, a.size(0) - i);
+    mse.narrow(0, i, m).copy_((a.narrow(0, i, m).to(at::kDouble) - b.narrow(0, i, m).to(at::kDouble)).pow(2).flatten(1).mean(1));
+  }
+  return 10.0 * at::log10(255.0 * 255.0 / mse);  // inf where identical, like skimage
 }
 
 at::Tensor ssim(const at::Tensor& a_, const at::Tensor& b_) {

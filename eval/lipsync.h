@@ -23,7 +23,7 @@ struct LipSyncOptions {
   int max_lag = 3;      // frames searched either way
   // Frames are upscaled (bicubic) to at least this side before detection: dlib's
   // HOG detector misses faces under ~80 px, and generated videos are often 128 px.
-  int min_side = 256;
+  int min_side = kDetectMinSide;
   int sample_rate = 16000;
   double fps = 25;      // <= 0: the video's own rate
 };

@@ -58,7 +58,7 @@ std::string StatsCache::hash_of(const fs::path& p) {
 
 std::string StatsCache::key(const std::string& metric, const std::string& settings, const fs::path& weights,
                             const std::vector<fs::path>& real) {
-  std::string text = "hallo-eval-stats-v1\nmetric " + metric + "\nsettings " + settings + "\nweights " +
+  std::string text = "hallo-eval-stats-v2\nmetric " + metric + "\nsettings " + settings + "\nweights " +
                      (weights.empty() ? std::string("-") : hash_of(weights)) + "\n";
   // Names and contents, in the order given (pairing order does not change a set's
   // statistics, but a different order is rare enough not to bother sorting).
@@ -90,7 +90,12 @@ void StatsCache::put(const std::string& metric, const std::string& key, const Ga
     spdlog::warn("cannot create the statistics cache {}: {} (continuing without it)", dir_.string(), ec.message());
     return;
   }
-  save_stats(path_for(metric, key), s);
+  try {
+    save_stats(path_for(metric, key), s);  // atomic: temp file + rename
+  } catch (const std::exception& e) {
+    // The statistics are computed either way; a full or read-only cache only costs the next run.
+    spdlog::warn("cannot write the statistics cache {}: {} (continuing without it)", path_for(metric, key).string(), e.what());
+  }
 }
 
 fs::path default_cache_dir() {

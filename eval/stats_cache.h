@@ -27,7 +27,8 @@ class StatsCache {
                   const std::vector<std::filesystem::path>& real);
   std::filesystem::path path_for(const std::string& metric, const std::string& key) const;
   std::optional<GaussianStats> get(const std::string& metric, const std::string& key) const;
-  void put(const std::string& metric, const std::string& key, const GaussianStats& s) const;  // atomic
+  // Atomic; a failed write (read-only or full disk) is a warning, never an error.
+  void put(const std::string& metric, const std::string& key, const GaussianStats& s) const;
 
  private:
   std::string hash_of(const std::filesystem::path& p);

@@ -33,21 +33,13 @@ std::vector<at::Tensor> calc_pdist(const at::Tensor& feat1, const at::Tensor& fe
   return dists;
 }
 
-// scipy.signal.medfilt(x, k): median of the k values centred on each element, the
-// signal extended with zeros at both ends (k odd, so the median is one element).
-at::Tensor medfilt_zero_padded(const at::Tensor& x, int k) {
-  const at::Tensor xc = x.contiguous();
-  const float* p = xc.data_ptr<float>();
-  const int64_t n = xc.numel(), half = k / 2;
-  at::Tensor out = at::empty({n}, at::kFloat);
-  float* o = out.data_ptr<float>();
-  std::vector<float> w(k);
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = -half; j <= half; ++j) w[j + half] = (i + j >= 0 && i + j < n) ? p[i + j] : 0.f;
-    std::nth_element(w.begin(), w.begin() + half, w.end());
-    o[i] = w[half];
-  }
-  return out;
+// The float32 framewise confidences through the one median filter (medians are
+// elements, so filtering in double returns the same float32 values).
+at::Tensor medfilt_f32(const at::Tensor& x, int k) {
+  const at::Tensor xd = x.to(at::kDouble).contiguous();
+  const std::vector<double> v(xd.data_ptr<double>(), xd.data_ptr<double>() + xd.numel());
+  const std::vector<double> m = hallo::eval::medfilt_zero_padded(v, k);
+  return at::tensor(m, at::kDouble).to(at::kFloat);
 }
 
 // Window v: frames [v, v+5) of imtv [1,3,T,H,W] for the listed v.  -> [b,3,5,H,W]
@@ -65,6 +57,17 @@ at::Tensor audio_windows(const at::Tensor& cct, int64_t first, int64_t last) {
 }
 
 }  // namespace
+
+std::vector<double> medfilt_zero_padded(const std::vector<double>& x, int k) {
+  const int64_t n = static_cast<int64_t>(x.size()), half = k / 2;
+  std::vector<double> out(n), w(k);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = -half; j <= half; ++j) w[j + half] = (i + j >= 0 && i + j < n) ? x[i + j] : 0.0;
+    std::nth_element(w.begin(), w.begin() + half, w.end());
+    out[i] = w[half];
+  }
+  return out;
+}
 
 SyncOffsets sync_offsets(const at::Tensor& video_emb, const at::Tensor& audio_emb, int vshift) {
   if (video_emb.dim() != 2 || video_emb.sizes() != audio_emb.sizes() || video_emb.size(0) == 0)
@@ -85,7 +88,7 @@ SyncOffsets sync_offsets(const at::Tensor& video_emb, const at::Tensor& audio_em
   r.conf = (median - minval).item<float>();
   r.fdist = r.dists_per_frame.select(1, r.min_idx).contiguous();  // [N]
   r.fconf = median - r.fdist;                                     // [N]
-  r.fconfm = medfilt_zero_padded(r.fconf, 9);                     // [N]
+  r.fconfm = medfilt_f32(r.fconf, 9);                            // [N]
   return r;
 }
 

@@ -6,6 +6,8 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "eval/nets/syncnet.h"
 
@@ -20,6 +22,12 @@ struct SyncOffsets {
   float conf = 0;              // Sync-C = median(dists) - min_dist (lower middle for even counts)
   at::Tensor fdist, fconf, fconfm;  // F32 [N]: framewise distance at min_idx, median - fdist, medfilt 9
 };
+
+// scipy.signal.medfilt(x, k), k odd: the median of the k values centred on each element
+// with zeros beyond both ends (so the first and last k/2 values shrink towards the
+// smaller neighbours). SyncNet's framewise confidence (k 9) and crop_video's box
+// smoothing (k 13) both use it.
+std::vector<double> medfilt_zero_padded(const std::vector<double>& x, int k);
 
 // video_emb, audio_emb: [N,1024] (float32).
 SyncOffsets sync_offsets(const at::Tensor& video_emb, const at::Tensor& audio_emb, int vshift = 15);

@@ -16,20 +16,6 @@ namespace hallo::eval {
 
 namespace {
 
-// scipy.signal.medfilt(x, k), k odd: the median of the k values centred on each
-// element with zeros beyond both ends (so the first and last k/2 values shrink
-// towards the smaller neighbours, as upstream's do).
-std::vector<double> medfilt(const std::vector<double>& x, int k) {
-  const int n = static_cast<int>(x.size()), half = k / 2;
-  std::vector<double> out(n), w(k);
-  for (int i = 0; i < n; ++i) {
-    for (int j = -half; j <= half; ++j) w[j + half] = (i + j >= 0 && i + j < n) ? x[i + j] : 0.0;
-    std::nth_element(w.begin(), w.begin() + half, w.end());
-    out[i] = w[half];
-  }
-  return out;
-}
-
 // Python's int() on a float: truncation towards zero.
 int trunc_int(double v) { return static_cast<int>(std::trunc(v)); }
 
@@ -56,12 +42,6 @@ cv::Mat crop_frame(const cv::Mat& rgb, double bs, double cx, double cy, const Sy
 
 }  // namespace
 
-at::Tensor syncnet_face_crops(const std::vector<cv::Mat>& rgb_frames, face::FaceAnalyzer& faces,
-                              const std::string& where, const SyncCropOptions& o) {
-  if (rgb_frames.empty()) fail_at(where, "has no frames");
-  return syncnet_face_crops(rgb_frames, track_face(rgb_frames, faces, o.detect_min_side, where).boxes, where, o);
-}
-
 at::Tensor syncnet_face_crops(const std::vector<cv::Mat>& rgb_frames, const std::vector<cv::Rect2f>& boxes,
                               const std::string& where, const SyncCropOptions& o) {
   if (rgb_frames.empty()) fail_at(where, "has no frames");
@@ -77,9 +57,9 @@ at::Tensor syncnet_face_crops(const std::vector<cv::Mat>& rgb_frames, const std:
     y[i] = (y1 + y2) / 2;
     x[i] = (x1 + x2) / 2;
   }
-  s = medfilt(s, o.medfilt);
-  x = medfilt(x, o.medfilt);
-  y = medfilt(y, o.medfilt);
+  s = medfilt_zero_padded(s, o.medfilt);
+  x = medfilt_zero_padded(x, o.medfilt);
+  y = medfilt_zero_padded(y, o.medfilt);
 
   at::Tensor out = at::empty({n, o.size, o.size, 3}, at::kByte);  // [T,224,224,3] BGR
   for (int i = 0; i < n; ++i) {
@@ -100,13 +80,6 @@ at::Tensor audio_to_pcm16(const std::vector<float>& audio) {
     p[i] = static_cast<int16_t>(std::clamp<long>(v, -32768, 32767));
   }
   return out;
-}
-
-SyncEvaluation sync_video(nets::SyncNetImpl& net, const std::vector<cv::Mat>& rgb_frames,
-                          const std::vector<float>& audio_16k, face::FaceAnalyzer& faces, const std::string& where,
-                          const SyncCropOptions& o) {
-  const at::Tensor crops = syncnet_face_crops(rgb_frames, faces, where, o);  // [T,224,224,3]
-  return syncnet_evaluate(net, crops, audio_to_pcm16(audio_16k), where);
 }
 
 }  // namespace hallo::eval

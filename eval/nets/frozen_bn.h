@@ -8,6 +8,8 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include "model/io/state_dict.h"
+
 namespace hallo::eval::nets {
 
 class FrozenBatchNormImpl : public torch::nn::Module {
@@ -19,5 +21,11 @@ class FrozenBatchNormImpl : public torch::nn::Module {
   double eps;
 };
 TORCH_MODULE(FrozenBatchNorm);
+
+// BatchNorm's num_batches_tracked counters are never read at inference, and whether a
+// file has them depends on the torch version that saved it (PyTorch loads either way):
+// drops the file's counters the module lacks and adds zero counters the module has but
+// the file lacks, so strict loading checks only the tensors that matter.
+io::StateDict align_num_batches_tracked(const io::StateDict& sd, torch::nn::Module& m);
 
 }  // namespace hallo::eval::nets

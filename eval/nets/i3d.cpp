@@ -186,7 +186,7 @@ at::Tensor InceptionI3dImpl::forward(const at::Tensor& x) { return logits_over_t
 InceptionI3d load_i3d(const io::StateDict& sd, const std::string& source, const I3DOptions& o) {
   InceptionI3d net(o);
   try {
-    nn::load_weights(*net, sd);  // strict: every missing / unexpected / mis-shaped key named
+    nn::load_weights(*net, align_num_batches_tracked(sd, *net));  // strict: every missing / unexpected / mis-shaped key named
   } catch (const std::exception&) {
     rethrow_with_context(source);
   }

@@ -275,7 +275,7 @@ at::Tensor FidInceptionV3Impl::forward(const at::Tensor& x) { return features(x,
 FidInceptionV3 load_fid_inception(const io::StateDict& sd, const std::string& source) {
   FidInceptionV3 net;
   try {
-    nn::load_weights(*net, sd);
+    nn::load_weights(*net, align_num_batches_tracked(sd, *net));  // strict otherwise
   } catch (const Error&) {
     rethrow_with_context(source);
   }

@@ -108,7 +108,7 @@ at::Tensor SyncNetImpl::forward_lipfeat(const at::Tensor& x) {
 SyncNet load_syncnet(const io::StateDict& sd, const std::string& source) {
   SyncNet net;
   try {
-    nn::load_weights(*net, sd);  // strict: every key, every shape
+    nn::load_weights(*net, align_num_batches_tracked(sd, *net));  // strict: every other key, every shape
   } catch (const Error&) {
     rethrow_with_context(source);
   }

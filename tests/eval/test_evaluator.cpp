@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "core/error.h"
@@ -54,6 +55,30 @@ void write_shifted(const fs::path& src, const fs::path& dst, float dx, float dy)
   w.close();
 }
 
+// Frames to an mp4, with the audio of `audio_src` (none: no audio stream).
+void write_video(const std::vector<cv::Mat>& frames, const fs::path& dst, const fs::path& audio_src = {}) {
+  media::EncodeOptions eo;
+  eo.preset = "veryfast";
+  media::VideoWriter w(dst, frames[0].cols, frames[0].rows, eo);
+  for (const auto& f : frames) w.write_rgb(f.data);
+  if (!audio_src.empty()) w.set_audio_file(audio_src);
+  w.close();
+}
+
+void write_hash24_weights(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& nets) {
+  const fs::path golden(HALLO_GOLDEN_DIR);
+  for (const auto& [name, file] : nets) {
+    const auto cfg = io::load_json_file(golden / (name + ".config.json"));
+    io::write_safetensors(dir / file, hash24_state_dict(cfg["_harness"], name).weights().tensors);
+  }
+}
+
+bool has_error(const nlohmann::json& rep, const std::string& video, const std::string& metric) {
+  for (const auto& e : rep["errors"])
+    if (e["metric"] == metric && e["video"].get<std::string>().find(video) != std::string::npos) return true;
+  return false;
+}
+
 // real/clip.mp4 (synth clip a), gen_same/clip.mp4 (a copy), gen_shift/clip.mp4 (a moved 6 px
 // right), gen_other/other.mp4 (clip b): built once per test process.
 struct Sets {
@@ -94,7 +119,7 @@ TEST(Evaluator, IdenticalVideosScorePerfectly) {
   EXPECT_DOUBLE_EQ(row["lmd_mouth"].get<double>(), 0.0);
   EXPECT_DOUBLE_EQ(row["lmd_face"].get<double>(), 0.0);
   EXPECT_NEAR(row["ssim"].get<double>(), 1.0, 1e-12);
-  EXPECT_TRUE(row["psnr"].is_null()) << "identical frames: infinite PSNR (skimage returns inf)";
+  EXPECT_DOUBLE_EQ(row["psnr"].get<double>(), 100.0) << "identical frames: PSNR capped at 100 dB";
   EXPECT_GT(row["lipsync_corr"].get<double>(), 0.7);
   EXPECT_TRUE(rep["errors"].empty()) << rep["errors"].dump();
   const std::string md = markdown_report(rep);
@@ -155,8 +180,7 @@ TEST(Evaluator, MissingWeightsAreNamedAndTheOtherMetricsStillRun) {
   EXPECT_NE(un["fvd"].get<std::string>().find("i3d_pretrained_400.pt"), std::string::npos) << un.dump();
   EXPECT_NE(un["sync"].get<std::string>().find("syncnet_v2.model"), std::string::npos) << un.dump();
   EXPECT_NE(un["csim"].get<std::string>().find("arcface.onnx"), std::string::npos) << un.dump();
-  EXPECT_TRUE(rep["videos"][0]["psnr"].is_null());  // ran (identical: inf)
-  EXPECT_TRUE(rep["videos"][0].contains("psnr"));
+  EXPECT_DOUBLE_EQ(rep["videos"][0]["psnr"].get<double>(), 100.0);  // ran (identical: the cap)
   EXPECT_NE(markdown_report(rep).find("**fid** unavailable"), std::string::npos);
 }
 
@@ -205,11 +229,8 @@ TEST(Evaluator, FidFvdSyncEndToEndWithTheRealSetCache) {
   if (!fs::exists(golden / "fid_inception.config.json")) GTEST_SKIP() << "golden folder absent";
   const auto& s = sets();
   synth::testing::TempDir w;
-  for (const auto& [name, file] : std::vector<std::pair<std::string, std::string>>{
-           {"fid_inception", "fid_inception.safetensors"}, {"i3d", "i3d.safetensors"}, {"syncnet", "syncnet.safetensors"}}) {
-    const auto cfg = io::load_json_file(golden / (name + ".config.json"));
-    io::write_safetensors(w.path() / file, hash24_state_dict(cfg["_harness"], name).weights().tensors);
-  }
+  write_hash24_weights(w.path(), {{"fid_inception", "fid_inception.safetensors"}, {"i3d", "i3d.safetensors"},
+                                  {"syncnet", "syncnet.safetensors"}});
   auto o = options({"fid", "fvd", "sync"});
   o.weights_dir = w.path();
   o.fvd_protocol = "clips16";
@@ -235,6 +256,76 @@ TEST(Evaluator, FidFvdSyncEndToEndWithTheRealSetCache) {
   // Identical sets: zero distance up to the square root's round-off.
   const auto same = evaluate({s.same / "clip.mp4"}, {s.real / "clip.mp4"}, o);
   EXPECT_NEAR(same["set"]["fid"]["value"].get<double>(), 0.0, 1e-6 * fid + 1e-9);
+}
+
+// Videos the evaluator must survive: no audio stream, no face, an identical frame. The
+// other metrics and videos still produce numbers and every failure is listed.
+TEST(Evaluator, FailuresAreListedAndEverythingElseIsScored) {
+  REQUIRE_SYNTH_PREREQUISITES();
+  const auto& s = sets();
+  synth::testing::TempDir d;
+  fs::create_directories(d.path() / "gen");
+  fs::create_directories(d.path() / "real");
+  const auto frames = frames_of(s.a.video);
+  fs::copy_file(s.a.video, d.path() / "gen" / "clip.mp4");
+  write_video(frames, d.path() / "gen" / "silent.mp4");
+  std::vector<cv::Mat> gray(frames.size(), cv::Mat(frames[0].size(), CV_8UC3, cv::Scalar(128, 128, 128)));
+  write_video(gray, d.path() / "gen" / "noface.mp4", s.a.video);
+  for (const char* n : {"clip.mp4", "silent.mp4", "noface.mp4"}) fs::copy_file(s.a.video, d.path() / "real" / n);
+  const auto rep = evaluate({d.path() / "gen" / "clip.mp4", d.path() / "gen" / "noface.mp4", d.path() / "gen" / "silent.mp4"},
+                            {d.path() / "real" / "clip.mp4", d.path() / "real" / "noface.mp4", d.path() / "real" / "silent.mp4"},
+                            options({"lipsync", "lmd", "psnr"}));
+  EXPECT_TRUE(has_error(rep, "silent.mp4", "lipsync")) << rep["errors"].dump(1);
+  EXPECT_TRUE(has_error(rep, "noface.mp4", "lipsync")) << rep["errors"].dump(1);
+  EXPECT_TRUE(has_error(rep, "noface.mp4", "lmd")) << rep["errors"].dump(1);
+  EXPECT_FALSE(has_error(rep, "clip.mp4", "lipsync")) << rep["errors"].dump(1);
+  ASSERT_EQ(rep["videos"].size(), 3u);
+  for (const auto& row : rep["videos"]) EXPECT_TRUE(row["psnr"].is_number()) << row.dump();
+  // clip.mp4 is a copy of its real video: every frame identical, PSNR capped at 100 dB.
+  EXPECT_DOUBLE_EQ(rep["videos"][0]["psnr"].get<double>(), 100.0);
+  EXPECT_EQ(rep["mean"]["psnr_videos"].get<int>(), 3);
+  EXPECT_EQ(rep["mean"]["lipsync_corr_videos"].get<int>(), 1);
+  EXPECT_NE(markdown_report(rep).find("error(s)"), std::string::npos);
+}
+
+// A real video too short for 16-frame clips leaves the FVD real set incomplete: FVD fails
+// and caches nothing, FID still runs; an unwritable cache is a warning; one video per set
+// cannot give a covariance for the DisCo protocol.
+TEST(Evaluator, IncompleteRealSetsAndUnwritableCaches) {
+  REQUIRE_SYNTH_PREREQUISITES();
+  if (!fs::exists(fs::path(HALLO_GOLDEN_DIR) / "fid_inception.config.json")) GTEST_SKIP() << "golden folder absent";
+  const auto& s = sets();
+  synth::testing::TempDir d;
+  write_hash24_weights(d.path(), {{"fid_inception", "fid_inception.safetensors"}, {"i3d", "i3d.safetensors"}});
+  const auto frames = frames_of(s.a.video);
+  std::vector<cv::Mat> first(frames.begin(), frames.begin() + 40), ten(frames.begin(), frames.begin() + 10);
+  fs::create_directories(d.path() / "gen");
+  fs::create_directories(d.path() / "real");
+  write_video(first, d.path() / "gen" / "a.mp4");
+  write_video(first, d.path() / "real" / "a.mp4");
+  write_video(ten, d.path() / "real" / "b.mp4");
+  std::ofstream(d.path() / "not_a_dir") << "x";
+  auto o = options({"fid", "fvd"});
+  o.weights_dir = d.path();
+  o.fvd_protocol = "clips16";
+  o.cache_dir = d.path() / "not_a_dir" / "cache";  // cannot be created
+  const auto rep = evaluate({d.path() / "gen" / "a.mp4"}, {d.path() / "real" / "a.mp4", d.path() / "real" / "b.mp4"}, o);
+  EXPECT_TRUE(rep["set"]["fid"]["value"].is_number()) << rep["set"].dump(1);
+  EXPECT_EQ(rep["set"]["fid"]["real_samples"].get<int>(), 50);
+  ASSERT_TRUE(rep["set"]["fvd"].contains("error")) << rep["set"].dump(1);
+  EXPECT_NE(rep["set"]["fvd"]["error"].get<std::string>().find("b.mp4"), std::string::npos);
+  EXPECT_TRUE(has_error(rep, "b.mp4", "fvd"));
+
+  o.fvd_protocol = "disco";
+  o.cache_dir.clear();
+  const auto one = evaluate({d.path() / "gen" / "a.mp4"}, {d.path() / "real" / "a.mp4"}, options({"fvd"}));
+  EXPECT_TRUE(one["unavailable"].contains("fvd"));  // no --weights-dir: unavailable, not an error
+  EXPECT_TRUE(one["errors"].empty()) << one["errors"].dump();
+  auto o2 = options({"fvd"});
+  o2.weights_dir = d.path();
+  const auto single = evaluate({d.path() / "gen" / "a.mp4"}, {d.path() / "real" / "a.mp4"}, o2);
+  ASSERT_TRUE(single["set"]["fvd"].contains("error")) << single["set"].dump(1);
+  EXPECT_NE(single["set"]["fvd"]["error"].get<std::string>().find("at least 2"), std::string::npos);
 }
 
 }  // namespace

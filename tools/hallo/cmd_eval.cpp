@@ -96,6 +96,9 @@ Command register_eval(CLI::App& app, const GlobalOptions& g) {
                   "speech for sync / lipsync: 'generated' (each video's own track), a folder of <name>.wav/.mp4, or one file");
   sub->add_option("--fvd-protocol", o->e.fvd_protocol, "disco (whole video, Hallo's numbers) or clips16 (16-frame clips)")
       ->check(CLI::IsMember({"disco", "clips16"}));
+  sub->add_option("--fvd-bn-eps", o->e.fvd_bn_eps, "I3D BatchNorm eps: 1e-3 (TF original, DisCo, piergiaj) or 1e-5 "
+                                                  "(VideoGPT's port); TorchScript detectors keep their own")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--max-lag", o->e.max_lag, "lip-sync: frames searched either way for the best lag")->check(CLI::Range(0, 25));
   sub->add_option("--batch", o->e.batch, "frames per network call")->check(CLI::Range(1, 1024));
   sub->add_option("--efid-coeffs", o->efid_slice, "E-FID: slice BEGIN:END of the model output (e.g. 80:144 for "
@@ -107,9 +110,7 @@ Command register_eval(CLI::App& app, const GlobalOptions& g) {
   return [o, &g]() {
     o->e.metrics = o->metrics == "all" ? eval::known_metrics() : split(o->metrics);
     if (o->e.metrics.empty()) fail("--metrics is empty");
-    for (const auto& m : o->e.metrics)
-      if (std::find(eval::known_metrics().begin(), eval::known_metrics().end(), m) == eval::known_metrics().end())
-        fail("unknown metric '{}'; known: {}", m, fmt::join(eval::known_metrics(), ", "));
+    for (const auto& m : o->e.metrics) eval::needs_real(m);  // names an unknown metric before any work
     if (!o->efid_slice.empty()) {
       const auto colon = o->efid_slice.find(':');
       try {
@@ -122,6 +123,8 @@ Command register_eval(CLI::App& app, const GlobalOptions& g) {
     }
     o->e.cache_dir = o->no_cache ? fs::path() : o->cache_dir.empty() ? eval::default_cache_dir() : fs::path(o->cache_dir);
     o->e.quiet = g.quiet;
+    if (!o->out.empty() && fs::path(o->out).extension() == ".md")
+      fail_at(o->out, "--out is the JSON report (the Markdown table is written next to it as .md)");
     if (!o->out.empty()) {
       // Fail before the work, not after it: the report's folder must be writable.
       const fs::path parent = fs::absolute(o->out).parent_path();
