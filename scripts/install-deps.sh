@@ -10,7 +10,7 @@ set -euo pipefail
 # Core: libtorch + the small header libraries the core uses, the fast BLAS, test tools.
 CORE_PKGS=(
   build-essential cmake pkg-config ccache
-  libtorch-dev libopenblas0-openmp libgloo-dev
+  libtorch-dev libopenblas0-openmp libgloo-dev libssl-dev
   nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev

@@ -145,6 +145,7 @@ fs::path CheckpointStore::save(const CheckpointWrite& w) {
   else write_model_folder(tmp / "model", *w.parts, w.trainable->params(), w.stage, w.state.step, w.state.config);
 
   write_optimizer_state(tmp / "optimizer.safetensors", *w.optimizer);
+  if (w.ema) w.ema->save(tmp / "ema.safetensors");
 
   // RNG: the training stream and libtorch's default CPU generator.
   const at::Tensor cpu = at::detail::getDefaultCPUGenerator().get_state();

@@ -4,6 +4,7 @@
 //   model/                    a model folder (trainer/model_folder.h): inference-ready
 //   optimizer.safetensors     AdamW moments per trainable parameter (+ step counts)
 //   rng.safetensors           the training RNG and libtorch's default generators
+//   ema.safetensors           the EMA of the trainable weights (when ema is on)
 //   trainer_state.json        step, data position (sampler epoch/position, bad clips),
 //                             counters, and the resolved config
 //   checkpoint.json           written last: every file and its size
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "trainer/adamw.h"
+#include "trainer/ema.h"
 #include "trainer/model_folder.h"
 #include "trainer/step_rng.h"
 #include "trainer/trainable.h"
@@ -45,6 +47,7 @@ struct CheckpointWrite {
   const TrainableSet* trainable = nullptr;
   std::function<void(const std::filesystem::path& model_dir)> write_model;
   const AdamW* optimizer = nullptr;
+  const Ema* ema = nullptr;  // written as ema.safetensors when set
   const StepRng* rng = nullptr;
   // Other ranks' generator states (rank r >= 1 at [r - 1]): their StepRng and default
   // CPU generator, saved as train.rank<r> / torch_cpu.rank<r>.

@@ -166,7 +166,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
                          "net_path", "unet_additional_kwargs", "trainable_para", "weight_dtype",
                          "face_analysis_model_path", "face_locator_pretrained", "ref_image_paths", "mask_image_paths",
                          "ref_img_path", "audio_path", "wav2vec_config", "audio_separator", "face_expand_ratio",
-                         "single_inference_times", "inference_steps", "cfg_scale", "vae_loss"});
+                         "single_inference_times", "inference_steps", "cfg_scale", "vae_loss", "ema"});
   warn_ignored(f, "", {
       {"uncond_ia_ratio", "upstream never reads it (stage 2 drops image and audio independently)"},
       {"face_analysis_model_path", "training reads face embeddings and masks from the shards (hallo prepare)"},
@@ -310,6 +310,16 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     c.vae_loss.kl_weight = g.get_or<double>("kl_weight", c.vae_loss.kl_weight);
     c.vae_loss.face_weight = g.get_or<double>("face_weight", c.vae_loss.face_weight);
   }
+  if (f.has("ema")) {
+    JsonFields g = f.object("ema");
+    reject_unknown(g, "ema.", {"enabled", "decay", "start_step", "every", "for_validation"});
+    auto& e = c.ema;
+    e.enabled = g.get_or<bool>("enabled", true);  // an ema: block switches it on unless it says otherwise
+    e.decay = g.get_or<double>("decay", e.decay);
+    e.start_step = g.get_or<int64_t>("start_step", e.start_step);
+    e.every = g.get_or<int>("every", e.every);
+    e.for_validation = g.get_or<bool>("for_validation", e.for_validation);
+  }
   if (f.has("quirks")) {
     JsonFields g = f.object("quirks");
     reject_unknown(g, "quirks.", {"average_mse_before_snr_weighting", "reentrant_checkpoint_grads",
@@ -417,6 +427,9 @@ void TrainConfig::validate(const std::string& where) const {
       fail_at(where, "stage vae needs a VAE shape (model.vae) or a VAE to fine-tune (vae_model_path)");
   }
   if (stage == 2 && trainable_para.empty()) fail_at(where, "trainable_para is empty: stage 2 would train nothing");
+  if (stage == kStageVae && ema.enabled) fail_at(where, "ema applies to stages 1 and 2 (the VAE stage has no EMA)");
+  if (ema.decay < 0 || ema.decay > 1 || ema.every < 1 || ema.start_step < 0)
+    fail_at(where, "ema: decay must be in [0, 1], every >= 1, start_step >= 0");
   if (!resume_from_checkpoint.empty() && resume_from_checkpoint != "latest")
     fail_at(where, "resume_from_checkpoint: only 'latest' is read from the config; pass --resume DIR for a folder");
   train_scheduler();  // validates noise_scheduler_kwargs
@@ -472,6 +485,8 @@ nlohmann::json TrainConfig::to_json() const {
                  {"tile_reference_rows", q.tile_reference_rows},
                  {"tile_reference_context", q.tile_reference_context},
                  {"bank_float16", q.bank_float16}};
+  j["ema"] = {{"enabled", ema.enabled}, {"decay", ema.decay}, {"start_step", ema.start_step}, {"every", ema.every},
+               {"for_validation", ema.for_validation}};
   j["noise_scheduler_kwargs"] = noise_scheduler_kwargs;
   j["enable_zero_snr"] = enable_zero_snr;
   if (stage == kStageVae) {

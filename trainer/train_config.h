@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "losses/vae_loss.h"
+#include "trainer/ema_config.h"
 #include "model/schedulers/scheduler_config.h"
 
 namespace hallo::trainer {
@@ -149,6 +150,7 @@ struct TrainConfig {
   nlohmann::json unet_additional_kwargs;  // stage 2 UNet3D kwargs (upstream key)
   std::vector<std::string> trainable_para{"audio_modules", "motion_modules"};  // stage 2
   losses::VaeLossConfig vae_loss;  // stage vae
+  EmaConfig ema;                   // EMA of the trainable weights (trainer/ema.h), any stage
 
   // The noise schedule training uses: upstream's get_noise_scheduler (zero-SNR,
   // trailing, v-prediction, and beta_schedule forced to scaled_linear).

@@ -18,6 +18,7 @@
 #include "model/io/hf_config.h"
 #include "model/nn/loader.h"
 #include "trainer/checkpoint.h"
+#include "trainer/ema.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/model_folder.h"
 #include "trainer/model_setup.h"
@@ -76,6 +77,7 @@ struct Trainer::Impl {
   StepSettings settings;
   std::unique_ptr<TrainableSet> trainable;
   std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<Ema> ema;  // cfg.ema.enabled
   std::unique_ptr<StepRng> rng;
   std::unique_ptr<GradientReducer> reducer;
   double exposed_before = 0;
@@ -244,6 +246,13 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
       data->seek(data->remap_position(state.data, saved_world, reducer->world_size()));
     }
     spdlog::info("resumed from {} at step {}", resume_from->string(), state.step);
+  }
+  if (cfg.ema.enabled) {
+    ema = std::make_unique<Ema>(cfg.ema, trainable->params());
+    if (resume_from) {
+      if (fs::exists(*resume_from / "ema.safetensors")) ema->restore(*resume_from / "ema.safetensors");
+      else spdlog::warn("resume: {} has no EMA weights; the average starts from the resumed weights", resume_from->string());
+    }
   }
 
   m.schedule = sched::NoiseSchedule(cfg.train_scheduler(), "noise_scheduler_kwargs");
@@ -457,6 +466,7 @@ fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
   w.parts = &parts;
   w.trainable = trainable.get();
   w.optimizer = optimizer.get();
+  w.ema = ema.get();
   w.rng = rng.get();
   w.stage = cfg.stage;
   w.state = state;
@@ -472,6 +482,18 @@ void Trainer::Impl::write_final(const fs::path& dir) {
   write_model_folder(tmp, parts, trainable->params(), cfg.stage, state.step, state.config);
   fs::remove_all(dir);
   fs::rename(tmp, dir);
+  if (ema) {
+    // The averaged weights as a second model folder next to it (<dir>_ema).
+    const fs::path edir = dir.parent_path() / (dir.filename().string() + "_ema");
+    const fs::path etmp = dir.parent_path() / (edir.filename().string() + ".tmp-" + std::to_string(::getpid()));
+    fs::remove_all(etmp);
+    {
+      EmaSwap swap(ema.get());
+      write_model_folder(etmp, parts, trainable->params(), cfg.stage, state.step, state.config);
+    }
+    fs::remove_all(edir);
+    fs::rename(etmp, edir);
+  }
 }
 
 TrainResult Trainer::run() {
@@ -521,6 +543,7 @@ TrainResult Trainer::run() {
     StepReport r = optimization_step(s.m, s.settings, opt, micro, s.lr.lr_at(s.state.step + 1));
     if (world > 1) s.gather_step_statistics(r);  // the per-sample losses and decisions of every rank
     s.state.step += 1;
+    if (s.ema && r.applied) s.ema->update(s.state.step);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     const auto bad = s.data->bad_clips();
@@ -544,7 +567,10 @@ TrainResult Trainer::run() {
     }
     std::optional<double> held;
     const bool heldout_due = s.heldout && (s.state.step % s.cfg.val.loss_steps == 0 || s.state.step == max_steps);
-    if (root && heldout_due) held = s.heldout_loss();
+    if (root && heldout_due) {
+      EmaSwap swap(s.cfg.ema.for_validation ? s.ema.get() : nullptr);
+      held = s.heldout_loss();
+    }
     if (root) s.log_step(*log, r, secs, samples_per_step, held);
     // The other ranks wait while rank 0 scores the held-out batch (a long barrier: the
     // next collective would otherwise time out at full size).
@@ -563,6 +589,7 @@ TrainResult Trainer::run() {
     const int every = s.cfg.val.validation_steps;
     const bool validation_due = every > 0 && (s.state.step % every == 0 || s.state.step == 1) && !sig;
     if (root && s.validator && validation_due) {
+      EmaSwap swap(s.cfg.ema.for_validation ? s.ema.get() : nullptr);
       const fs::path video = s.validator->render(s.m, s.state.step, s.run_dir / "validation");
       spdlog::info("validation: {}", video.string());
     }

@@ -169,8 +169,9 @@ try:
           r.returncode == 1 and "no_such.png" in r.stderr and not os.path.exists("anim/bad.mp4"), r.stderr[-500:])
 
     # --- resume after SIGKILL is bit-exact ------------------------------------------------
+    # (with an EMA of the weights: its average must resume bit-exactly too)
     common = ["train", "--config", tiny2, *data, *s2_from, "--max-steps", "20", "--set", "checkpointing_steps=10",
-              "--set", "val.loss_steps=0"]
+              "--set", "val.loss_steps=0", "--set", "ema.decay=0.9"]
     r = run(*common, "--out", "straight")
     check("straight 20 steps", r.returncode == 0, r.stderr[-3000:])
     p = subprocess.Popen([hallo, *common, "--out", "killed"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -190,6 +191,11 @@ try:
     la = [(e["step"], e["loss"], e["grad_norm"]) for e in log_of("straight") if "loss" in e]
     lb = [(e["step"], e["loss"], e["grad_norm"]) for e in log_of("killed") if "loss" in e]
     check("resumed loss log is identical", la == lb and len(la) == 20, (la[:3], lb[:3], len(la), len(lb)))
+    check("checkpoints hold the EMA", os.path.isfile("killed/checkpoints/checkpoint-000010/ema.safetensors"))
+    ea = open("straight/final_ema/net.trainable.safetensors", "rb").read()
+    eb = open("killed/final_ema/net.trainable.safetensors", "rb").read()
+    check("resumed EMA weights are bit-identical", ea == eb)
+    check("the EMA differs from the live weights", ea != a)
 
     # --- SIGTERM: checkpoint at the step it stopped, exit 143 ----------------------------
     p = subprocess.Popen([hallo, "train", "--config", tiny1, *data, "--out", "term", "--max-steps", "1000",
