@@ -189,8 +189,13 @@ VaeBundle build_vae(const TrainConfig& c, bool need_vae, bool load) {
   VaeBundle b;
   const uint64_t seed = c.model.init_seed ? c.model.init_seed : c.seed;
   // A diffusers folder / weights file, or a seeded random one from model.vae.
-  if (!c.vae_model_path.empty() && load) {
-    fs::path w = c.vae_model_path, cfg = fs::is_directory(w) ? w / "config.json" : w.parent_path() / "config.json";
+  // Without vae_model_path, a whole-net model folder (net_path / init.net) brings its own VAE.
+  std::string vae_path = c.vae_model_path;
+  if (vae_path.empty() && !c.net_path.empty() && is_model_folder(c.net_path) &&
+      fs::exists(fs::path(c.net_path) / "vae" / "config.json"))
+    vae_path = (fs::path(c.net_path) / "vae").string();
+  if (!vae_path.empty() && load) {
+    fs::path w = vae_path, cfg = fs::is_directory(w) ? w / "config.json" : w.parent_path() / "config.json";
     if (!fs::exists(w)) fail_at(w.string(), "no such VAE (vae_model_path)");
     if (!fs::exists(cfg)) fail_at(cfg.string(), "no such file (the VAE's config.json)");
     b.config = io::load_json_file(cfg);
@@ -203,7 +208,7 @@ VaeBundle build_vae(const TrainConfig& c, bool need_vae, bool load) {
       for (const char* f : {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"})
         if (fs::exists(w / f)) b.weights = w / f;
     }
-    b.report = "vae <- " + c.vae_model_path;
+    b.report = "vae <- " + vae_path;
   } else if (c.model.vae.is_object() && !c.model.vae.empty()) {
     b.config = c.model.vae;
     torch::manual_seed(seed + 1);

@@ -166,7 +166,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
                          "net_path", "unet_additional_kwargs", "trainable_para", "weight_dtype",
                          "face_analysis_model_path", "face_locator_pretrained", "ref_image_paths", "mask_image_paths",
                          "ref_img_path", "audio_path", "wav2vec_config", "audio_separator", "face_expand_ratio",
-                         "single_inference_times", "inference_steps", "cfg_scale", "vae_loss", "ema"});
+                         "single_inference_times", "inference_steps", "cfg_scale", "vae_loss", "ema",
+                         "trainable_patterns", "init"});
   warn_ignored(f, "", {
       {"uncond_ia_ratio", "upstream never reads it (stage 2 drops image and audio independently)"},
       {"face_analysis_model_path", "training reads face embeddings and masks from the shards (hallo prepare)"},
@@ -216,6 +217,17 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
   c.net_path = f.get_or<std::string>("net_path", c.net_path);
   if (f.has("unet_additional_kwargs")) c.unet_additional_kwargs = object_or_null(f, "unet_additional_kwargs", {});
   c.trainable_para = f.get_or<std::vector<std::string>>("trainable_para", c.trainable_para);
+  c.trainable_patterns = f.get_or<std::vector<std::string>>("trainable_patterns", c.trainable_patterns);
+  if (f.has("init")) {
+    // `init.net`: the whole trained net a fine-tuning run starts from (the same as net_path).
+    JsonFields g = f.object("init");
+    reject_unknown(g, "init.", {"net"});
+    const std::string net = g.get_or<std::string>("net", "");
+    if (!net.empty()) {
+      if (!c.net_path.empty() && c.net_path != net) fail_at(where, "init.net and net_path name different nets");
+      c.net_path = net;
+    }
+  }
   c.val.inference_steps = f.get_or<int>("inference_steps", c.val.inference_steps);
   c.val.cfg_scale = f.get_or<double>("cfg_scale", c.val.cfg_scale);
 
@@ -427,6 +439,7 @@ void TrainConfig::validate(const std::string& where) const {
       fail_at(where, "stage vae needs a VAE shape (model.vae) or a VAE to fine-tune (vae_model_path)");
   }
   if (stage == 2 && trainable_para.empty()) fail_at(where, "trainable_para is empty: stage 2 would train nothing");
+  if (stage == kStageVae && !trainable_patterns.empty()) fail_at(where, "trainable_patterns applies to stages 1 and 2");
   if (stage == kStageVae && ema.enabled) fail_at(where, "ema applies to stages 1 and 2 (the VAE stage has no EMA)");
   if (ema.decay < 0 || ema.decay > 1 || ema.every < 1 || ema.start_step < 0)
     fail_at(where, "ema: decay must be in [0, 1], every >= 1, start_step >= 0");
@@ -485,6 +498,7 @@ nlohmann::json TrainConfig::to_json() const {
                  {"tile_reference_rows", q.tile_reference_rows},
                  {"tile_reference_context", q.tile_reference_context},
                  {"bank_float16", q.bank_float16}};
+  if (!trainable_patterns.empty()) j["trainable_patterns"] = trainable_patterns;
   j["ema"] = {{"enabled", ema.enabled}, {"decay", ema.decay}, {"start_step", ema.start_step}, {"every", ema.every},
                {"for_validation", ema.for_validation}};
   j["noise_scheduler_kwargs"] = noise_scheduler_kwargs;

@@ -149,6 +149,9 @@ struct TrainConfig {
   std::string base_model_path, vae_model_path, mm_path, stage1_ckpt_dir, net_path;
   nlohmann::json unet_additional_kwargs;  // stage 2 UNet3D kwargs (upstream key)
   std::vector<std::string> trainable_para{"audio_modules", "motion_modules"};  // stage 2
+  // Identity fine-tuning: regexes over net.pth names that replace the stage's trainable
+  // set when given (configs/train/personalize.yaml); each must match something.
+  std::vector<std::string> trainable_patterns;
   losses::VaeLossConfig vae_loss;  // stage vae
   EmaConfig ema;                   // EMA of the trainable weights (trainer/ema.h), any stage
 

@@ -24,8 +24,12 @@ struct NamedParam {
 
 class TrainableSet {
  public:
-  // Selects, freezes the rest, and returns the set.
-  static TrainableSet select(model::HalloNet& net, int stage, const std::vector<std::string>& trainable_para);
+  // Selects, freezes the rest, and returns the set. `patterns` (identity fine-tuning,
+  // `trainable_patterns`): when not empty, they replace the stage's rule: a parameter
+  // trains when its net.pth name matches one of the regexes (ECMAScript, searched
+  // anywhere in the name); a pattern that matches nothing is an error naming it.
+  static TrainableSet select(model::HalloNet& net, int stage, const std::vector<std::string>& trainable_para,
+                             const std::vector<std::string>& patterns = {});
 
   const std::vector<NamedParam>& params() const { return params_; }
   size_t size() const { return params_.size(); }

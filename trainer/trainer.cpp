@@ -117,7 +117,7 @@ Trainer::~Trainer() = default;
 
 void Trainer::Impl::print_plan(const DataShape& shape) {
   ModelBundle b = build_models(cfg, shape, /*need_vae=*/false, /*load=*/false);
-  TrainableSet t = TrainableSet::select(b.net, cfg.stage, cfg.trainable_para);
+  TrainableSet t = TrainableSet::select(b.net, cfg.stage, cfg.trainable_para, cfg.trainable_patterns);
   std::vector<NamedParam> all = t.params();
   all.insert(all.end(), t.frozen().begin(), t.frozen().end());
   const int64_t w = param_bytes(all), g = param_bytes(t.params());
@@ -195,7 +195,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   state.config = cfg.to_json();
 
   apply_quirks(m.net, settings.quirks, cfg.data.n_motion_frames);
-  trainable = std::make_unique<TrainableSet>(TrainableSet::select(m.net, cfg.stage, cfg.trainable_para));
+  trainable = std::make_unique<TrainableSet>(TrainableSet::select(m.net, cfg.stage, cfg.trainable_para, cfg.trainable_patterns));
   reducer = opt.make_reducer ? opt.make_reducer(trainable->params()) : std::make_unique<LocalReducer>();
   if (reducer->world_size() != opt.world_size || reducer->rank() != opt.rank)
     fail("trainer: the reducer is rank {} of {}, the options say {} of {}", reducer->rank(), reducer->world_size(),

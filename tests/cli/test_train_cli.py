@@ -197,6 +197,56 @@ try:
     check("resumed EMA weights are bit-identical", ea == eb)
     check("the EMA differs from the live weights", ea != a)
 
+    # --- hallo export: one safetensors in net.pth layout, live or EMA ----------------------
+    os.makedirs("exp")
+    r = run("export", "straight", "--out", "exp/net.safetensors")
+    check("export runs", r.returncode == 0, r.stderr[-1500:])
+    meta, net = st.read("exp/net.safetensors") if r.returncode == 0 else ({}, {})
+    fro, tra = tensors("straight/final/net.frozen.safetensors"), tensors("straight/final/net.trainable.safetensors")
+    check("export: every tensor of the model folder, same bytes",
+          set(net) == set(fro) | set(tra) and all(net[k] == v for k, v in {**fro, **tra}.items()), len(net))
+    parts = {k.split(".")[0] for k in net}
+    check("export: net.pth top-level modules", parts <= {"reference_unet", "denoising_unet", "face_locator", "imageproj",
+                                                         "audioproj"} and "audioproj" in parts, parts)
+    r = run("export", "straight", "--ema", "--out", "exp/ema_final.safetensors")
+    r2 = run("export", "straight/checkpoints/checkpoint-000020", "--ema", "--out", "exp/ema_ckpt.safetensors")
+    check("export --ema of the run and of its last checkpoint", r.returncode == 0 and r2.returncode == 0,
+          (r.stderr[-800:], r2.stderr[-800:]))
+    if r.returncode == 0 and r2.returncode == 0:
+        ef, ec = tensors("exp/ema_final.safetensors"), tensors("exp/ema_ckpt.safetensors")
+        ema_tr = tensors("straight/final_ema/net.trainable.safetensors")
+        check("export --ema: the EMA weights (checkpoint == final_ema)",
+              ef == ec and all(ef[k] == v for k, v in ema_tr.items()) and any(ef[k] != net[k] for k in tra))
+    # --- identity fine-tuning from a trained net (configs/train/personalize.yaml) ----------
+    personalize = os.path.join(configs, "train", "personalize.yaml")
+    r = run("train", "--config", personalize, "--set", "init.net=straight/final", *data,
+            "--set", "data.train_width=128", "--set", "data.train_height=128", "--set", "data.n_sample_frames=4",
+            "--set", "data.audio_margin=2", "--set", "solver.max_train_steps=4", "--set", "val.loss_steps=2",
+            "--set", "solver.learning_rate=3e-4", "--out", "person")
+    check("personalize: fine-tunes a trained net (its own VAE)", r.returncode == 0, r.stderr[-3000:])
+    if r.returncode == 0:
+        base = {**tensors("straight/final/net.frozen.safetensors"), **tensors("straight/final/net.trainable.safetensors")}
+        tuned_fro = tensors("person/final/net.frozen.safetensors")
+        tuned_tr = tensors("person/final/net.trainable.safetensors")
+        import re as _re
+        pats = [_re.compile(p) for p in (r"^denoising_unet\..*\.audio_modules\.", r"^denoising_unet\..*\.motion_modules\.",
+                                         r"^audioproj\.", r"^reference_unet\..*\.attn[12]\.")]
+        matching = {k for k in base if any(p.search(k) for p in pats)}
+        # Buffers (the motion modules' positional tables `.pe`) match too but are never trained.
+        check("personalize: the patterns choose the trained set",
+              set(tuned_tr) <= matching and all(k.endswith(".pe") for k in matching - set(tuned_tr)) and
+              any(k.startswith("reference_unet.") for k in tuned_tr), sorted(matching ^ set(tuned_tr))[:8])
+        check("personalize: frozen weights bitwise unchanged", all(base[k] == v for k, v in tuned_fro.items()))
+        check("personalize: trained weights moved", any(base[k] != v for k, v in tuned_tr.items()))
+    r = run("train", "--config", personalize, "--set", "init.net=straight/final", *data,
+            "--set", "trainable_patterns=[nothing_here]", "--out", "person_bad", "--max-steps", "1")
+    check("personalize: a pattern matching nothing is named", r.returncode != 0 and "nothing_here" in r.stderr,
+          r.stderr[-800:])
+
+    r = run("export", "stage1", "--ema", "--out", "exp/none.safetensors")
+    check("export --ema without an EMA is named", r.returncode != 0 and "ema" in r.stderr and
+          not os.path.exists("exp/none.safetensors"), r.stderr[-800:])
+
     # --- SIGTERM: checkpoint at the step it stopped, exit 143 ----------------------------
     p = subprocess.Popen([hallo, "train", "--config", tiny1, *data, "--out", "term", "--max-steps", "1000",
                           "--set", "checkpointing_steps=0", "--set", "val.loss_steps=0"],

@@ -108,5 +108,16 @@ TEST(Ema, ConfigBlockSwitchesItOnAndIsValidated) {
   EXPECT_THROW(TrainConfig::from_json(nlohmann::json::parse(R"({"stage": 2, "ema": {"rate": 1}})"), "t.yaml"), Error);
 }
 
+TEST(Personalize, ConfigShipsAndInitNetIsNetPath) {
+  const auto c = TrainConfig::load(std::filesystem::path(HALLO_SOURCE_DIR) / "configs" / "train" / "personalize.yaml",
+                                   {"init.net=/runs/base/final"});
+  EXPECT_EQ(c.net_path, "/runs/base/final");
+  EXPECT_EQ(c.stage, 2);
+  EXPECT_EQ(c.trainable_patterns.size(), 4u);
+  EXPECT_TRUE(c.ema.enabled);
+  EXPECT_THROW(TrainConfig::from_json(nlohmann::json::parse(R"({"init": {"net": "a"}, "net_path": "b"})"), "t.yaml"), Error);
+  EXPECT_THROW(TrainConfig::from_json(nlohmann::json::parse(R"({"init": {"nett": "a"}})"), "t.yaml"), Error);
+}
+
 }  // namespace
 }  // namespace hallo::trainer

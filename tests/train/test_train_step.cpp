@@ -110,6 +110,33 @@ TEST(TrainableSet, EqualsUpstreamsTrainableParams) {
   EXPECT_EQ(checked, 2);
 }
 
+TEST(TrainableSet, PatternsReplaceTheStageRuleAndMustEachMatch) {
+  const fs::path cfg = fs::path(HALLO_GOLDEN_DIR) / "train_stage2_step.config.json";
+  if (!fs::exists(cfg)) GTEST_SKIP() << "golden folder absent: " << cfg;
+  const auto j = io::load_json_file(cfg);
+  model::HalloNet net(model::HalloNetConfig::from_json(j.at("net"), cfg.string()));
+  const std::vector<std::string> pats = {"^audioproj\\.", "^reference_unet\\..*\\.attn[12]\\.to_q\\."};
+  const TrainableSet t = TrainableSet::select(net, 2, {"audio_modules"}, pats);
+  int ref = 0, audio = 0;
+  for (const auto& p : t.params()) {
+    const bool r = p.name.rfind("reference_unet.", 0) == 0, a = p.name.rfind("audioproj.", 0) == 0;
+    EXPECT_TRUE(r || a) << p.name;
+    EXPECT_TRUE(p.param.requires_grad()) << p.name;
+    if (r) EXPECT_NE(p.name.find(".to_q."), std::string::npos) << p.name;
+    ref += r, audio += a;
+  }
+  EXPECT_GT(ref, 0);
+  EXPECT_GT(audio, 0);
+  for (const auto& p : t.frozen()) EXPECT_FALSE(p.param.requires_grad()) << p.name;
+  try {
+    TrainableSet::select(net, 2, {"audio_modules"}, {"^audioproj\\.", "no_such_module"});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_module"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(TrainableSet::select(net, 2, {}, {"(unclosed"}), Error);
+}
+
 TEST(TrainStep, FrozenParametersStayBitwiseUnchanged) {
   Rig r(2);
   std::vector<at::Tensor> before;

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   add(register_inspect);
   add(register_convert);
   add(register_golden);
+  add(register_export);
 #ifdef HALLO_HAVE_MEDIA
   add(register_audio_features);
   add(register_prepare);
