@@ -294,7 +294,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
   }
   if (f.has("val")) {
     JsonFields g = f.object("val");
-    reject_unknown(g, "val.", {"validation_steps", "shards", "clip", "inference_steps", "cfg_scale", "loss_steps"});
+    reject_unknown(g, "val.", {"validation_steps", "shards", "clip", "inference_steps", "cfg_scale", "loss_steps",
+                               "early_stop_patience", "early_stop_min_delta"});
     auto& v = c.val;
     v.validation_steps = g.get_or<int>("validation_steps", v.validation_steps);
     v.shards = g.get_or<std::string>("shards", v.shards);
@@ -305,6 +306,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     v.inference_steps = g.get_or<int>("inference_steps", v.inference_steps);
     v.cfg_scale = g.get_or<double>("cfg_scale", v.cfg_scale);
     v.loss_steps = g.get_or<int>("loss_steps", v.loss_steps);
+    v.early_stop_patience = g.get_or<int>("early_stop_patience", v.early_stop_patience);
+    v.early_stop_min_delta = g.get_or<double>("early_stop_min_delta", v.early_stop_min_delta);
   }
   if (f.has("model")) {
     JsonFields g = f.object("model");
@@ -431,6 +434,10 @@ void TrainConfig::validate(const std::string& where) const {
   if (noise_offset < 0 || snr_gamma < 0) fail_at(where, "noise_offset and snr_gamma must be >= 0");
   if (checkpointing_steps < 0 || checkpoints_total_limit < 1)
     fail_at(where, "checkpointing_steps must be >= 0 and checkpoints_total_limit >= 1");
+  if (val.early_stop_patience < 0 || val.early_stop_min_delta < 0)
+    fail_at(where, "val.early_stop_patience and val.early_stop_min_delta must be >= 0");
+  if (val.early_stop_patience > 0 && val.loss_steps == 0)
+    fail_at(where, "val.early_stop_patience needs held-out losses (val.loss_steps > 0)");
   if (val.validation_steps < 0 || val.inference_steps < 1 || val.loss_steps < 0)
     fail_at(where, "val.validation_steps and val.loss_steps must be >= 0, inference_steps >= 1");
   if (stage == kStageVae) {
@@ -488,7 +495,8 @@ nlohmann::json TrainConfig::to_json() const {
                  {"max_consecutive_nonfinite", s.max_consecutive_nonfinite},
                  {"zero_stage", s.zero_stage}};
   j["val"] = {{"validation_steps", val.validation_steps}, {"shards", val.shards}, {"clip", val.clip},
-              {"inference_steps", val.inference_steps}, {"cfg_scale", val.cfg_scale}, {"loss_steps", val.loss_steps}};
+              {"inference_steps", val.inference_steps}, {"cfg_scale", val.cfg_scale}, {"loss_steps", val.loss_steps},
+              {"early_stop_patience", val.early_stop_patience}, {"early_stop_min_delta", val.early_stop_min_delta}};
   j["model"] = {{"unet", model.unet}, {"vae", model.vae}, {"face_locator", model.face_locator},
                 {"audioproj", model.audioproj}, {"init_seed", model.init_seed}};
   j["quirks"] = {{"average_mse_before_snr_weighting", q.average_mse_before_snr_weighting},

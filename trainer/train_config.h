@@ -102,6 +102,11 @@ struct ValidationConfig {
   // logged as heldout_loss: a learning curve without the noise of the training loss.
   int loss_steps = 100;
   double cfg_scale = 3.5;
+  // Early stop (fine-tuning): after this many held-out evaluations in a row without a
+  // loss below the best minus early_stop_min_delta, the run stops and final/ holds the
+  // weights of the best evaluation (0: never stop early).
+  int early_stop_patience = 0;
+  double early_stop_min_delta = 0.0;
 };
 
 // Network shapes for random initialisation (tiny configs, tests) and overrides of

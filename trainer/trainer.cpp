@@ -18,6 +18,7 @@
 #include "model/io/hf_config.h"
 #include "model/nn/loader.h"
 #include "trainer/checkpoint.h"
+#include "trainer/early_stop.h"
 #include "trainer/ema.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/model_folder.h"
@@ -78,6 +79,16 @@ struct Trainer::Impl {
   std::unique_ptr<TrainableSet> trainable;
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<Ema> ema;  // cfg.ema.enabled
+  EarlyStop early;                 // val.early_stop_patience
+  int64_t final_step = -1;         // the step final/ holds when not the last one (early stop)
+  std::vector<at::Tensor> best;    // trainable weights of early.best_step (patience > 0)
+  void note_heldout(int64_t step, double loss) {
+    if (cfg.val.early_stop_patience <= 0) return;
+    if (early.record(step, loss)) {
+      best.clear();
+      for (const auto& p : trainable->params()) best.push_back(p.param.detach().clone());
+    }
+  }
   std::unique_ptr<StepRng> rng;
   std::unique_ptr<GradientReducer> reducer;
   double exposed_before = 0;
@@ -479,7 +490,7 @@ fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
 void Trainer::Impl::write_final(const fs::path& dir) {
   const fs::path tmp = dir.parent_path() / (dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
-  write_model_folder(tmp, parts, trainable->params(), cfg.stage, state.step, state.config);
+  write_model_folder(tmp, parts, trainable->params(), cfg.stage, final_step >= 0 ? final_step : state.step, state.config);
   fs::remove_all(dir);
   fs::rename(tmp, dir);
   if (ema) {
@@ -530,10 +541,16 @@ TrainResult Trainer::run() {
   const int64_t samples_per_step = int64_t{s.cfg.data.train_bs} * s.cfg.solver.gradient_accumulation_steps * world;
   const size_t dataset_clips = s.data->size();
   StepPrinter printer(s.state.step, max_steps);
+  s.early.patience = s.cfg.val.early_stop_patience;
+  s.early.min_delta = s.cfg.val.early_stop_min_delta;
+  if (s.early.patience > 0 && !s.heldout) spdlog::warn("val.early_stop_patience: no held-out clip, so no early stop");
+  if (s.early.patience > 0 && s.resumed)
+    spdlog::warn("val.early_stop_patience: the best held-out loss is not kept in checkpoints; it restarts at this resume");
   if (s.heldout && !s.resumed && root) {
     const double h = s.heldout_loss();
     log->write(0, {{"heldout_loss", h}});
     spdlog::info("held-out loss before training: {:.5f}", h);
+    s.note_heldout(0, h);
   }
   if (s.heldout && !s.resumed) s.reducer->barrier();
 
@@ -571,6 +588,7 @@ TrainResult Trainer::run() {
       EmaSwap swap(s.cfg.ema.for_validation ? s.ema.get() : nullptr);
       held = s.heldout_loss();
     }
+    if (root && held) s.note_heldout(s.state.step, *held);
     if (root) s.log_step(*log, r, secs, samples_per_step, held);
     // The other ranks wait while rank 0 scores the held-out batch (a long barrier: the
     // next collective would otherwise time out at full size).
@@ -584,8 +602,16 @@ TrainResult Trainer::run() {
 
     // Every rank stops at the same step (a signal may reach the ranks at different steps).
     const int sig = world > 1 ? static_cast<int>(s.reducer->max(stop.received())) : stop.received();
+    bool early_stop = heldout_due && root && s.early.should_stop();
+    if (world > 1 && heldout_due) early_stop = s.reducer->max(early_stop ? 1 : 0) > 0;
     const bool periodic = s.cfg.checkpointing_steps > 0 && s.state.step % s.cfg.checkpointing_steps == 0;
-    if (periodic || sig || s.state.step == max_steps) s.save_checkpoint(store);
+    if (periodic || sig || early_stop || s.state.step == max_steps) s.save_checkpoint(store);
+    if (early_stop) {
+      spdlog::info("early stop at step {}: the held-out loss has not improved for {} evaluations; final/ holds step {} "
+                   "(held-out loss {:.5f})",
+                   s.state.step, s.early.bad, s.early.best_step, s.early.best);
+      break;
+    }
     const int every = s.cfg.val.validation_steps;
     const bool validation_due = every > 0 && (s.state.step % every == 0 || s.state.step == 1) && !sig;
     if (root && s.validator && validation_due) {
@@ -601,6 +627,13 @@ TrainResult Trainer::run() {
     }
   }
   bar.finish();
+  if (root && !s.best.empty() && s.early.best_step != s.state.step) {
+    // Early stop / patience: final/ gets the best evaluation's weights.
+    at::NoGradGuard ng;
+    const auto& params = s.trainable->params();
+    for (size_t i = 0; i < params.size(); ++i) params[i].param.detach().copy_(s.best[i]);
+    s.final_step = s.early.best_step;
+  }
   if (root) s.write_final(s.run_dir / "final");
   s.reducer->barrier();
   result.step = s.state.step;

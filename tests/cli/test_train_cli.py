@@ -222,7 +222,7 @@ try:
     r = run("train", "--config", personalize, "--set", "init.net=straight/final", *data,
             "--set", "data.train_width=128", "--set", "data.train_height=128", "--set", "data.n_sample_frames=4",
             "--set", "data.audio_margin=2", "--set", "solver.max_train_steps=4", "--set", "val.loss_steps=2",
-            "--set", "solver.learning_rate=3e-4", "--out", "person")
+            "--set", "solver.learning_rate=3e-4", "--set", "val.early_stop_patience=0", "--out", "person")
     check("personalize: fine-tunes a trained net (its own VAE)", r.returncode == 0, r.stderr[-3000:])
     if r.returncode == 0:
         base = {**tensors("straight/final/net.frozen.safetensors"), **tensors("straight/final/net.trainable.safetensors")}
@@ -238,6 +238,23 @@ try:
               any(k.startswith("reference_unet.") for k in tuned_tr), sorted(matching ^ set(tuned_tr))[:8])
         check("personalize: frozen weights bitwise unchanged", all(base[k] == v for k, v in tuned_fro.items()))
         check("personalize: trained weights moved", any(base[k] != v for k, v in tuned_tr.items()))
+    # Early stop: no evaluation can beat the step-0 loss by 1e9, so the run stops at the first
+    # evaluation after patience 1 and final/ holds the step-0 (base) weights.
+    r = run("train", "--config", personalize, "--set", "init.net=straight/final", *data,
+            "--set", "data.train_width=128", "--set", "data.train_height=128", "--set", "data.n_sample_frames=4",
+            "--set", "data.audio_margin=2", "--set", "solver.max_train_steps=8", "--set", "val.loss_steps=2",
+            "--set", "val.early_stop_patience=1", "--set", "val.early_stop_min_delta=1e9",
+            "--set", "solver.learning_rate=3e-4", "--out", "person_es")
+    stopped = r.returncode == 0 and "early stop at step 2" in r.stderr
+    check("personalize: early stop after patience", stopped, r.stderr[-1500:])
+    if stopped:
+        m = json.load(open("person_es/final/model.json"))
+        same = tensors("person_es/final/net.trainable.safetensors") == {
+            k: v for k, v in {**tensors("straight/final/net.frozen.safetensors"),
+                              **tensors("straight/final/net.trainable.safetensors")}.items()
+            if k in tensors("person_es/final/net.trainable.safetensors")}
+        check("personalize: final/ holds the best evaluation (step 0: the base net)", m.get("step") == 0 and same,
+              m.get("step"))
     r = run("train", "--config", personalize, "--set", "init.net=straight/final", *data,
             "--set", "trainable_patterns=[nothing_here]", "--out", "person_bad", "--max-steps", "1")
     check("personalize: a pattern matching nothing is named", r.returncode != 0 and "nothing_here" in r.stderr,

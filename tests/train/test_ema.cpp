@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "trainer/early_stop.h"
 #include "trainer/ema.h"
 #include "trainer/train_config.h"
 
@@ -106,6 +107,25 @@ TEST(Ema, ConfigBlockSwitchesItOnAndIsValidated) {
   EXPECT_THROW(TrainConfig::from_json(nlohmann::json::parse(R"({"stage": 2, "ema": {"decay": 1.5}})"), "t.yaml").validate("t.yaml"),
                Error);
   EXPECT_THROW(TrainConfig::from_json(nlohmann::json::parse(R"({"stage": 2, "ema": {"rate": 1}})"), "t.yaml"), Error);
+}
+
+TEST(EarlyStop, PatienceCountsEvaluationsWithoutImprovement) {
+  EarlyStop e{2, 0.01};
+  EXPECT_TRUE(e.record(0, 1.0));
+  EXPECT_TRUE(e.record(10, 0.9));
+  EXPECT_FALSE(e.record(20, 0.895));  // better, but not by more than min_delta
+  EXPECT_FALSE(e.should_stop());
+  EXPECT_FALSE(e.record(30, std::nan("")));  // a non-finite loss never improves
+  EXPECT_TRUE(e.should_stop());
+  EXPECT_EQ(e.best_step, 10);
+  EXPECT_DOUBLE_EQ(e.best, 0.9);
+  EarlyStop off;
+  off.record(0, 1.0);
+  off.record(1, 2.0);
+  EXPECT_FALSE(off.should_stop());
+  EXPECT_THROW(TrainConfig::from_json(nlohmann::json::parse(R"({"val": {"early_stop_patience": 2, "loss_steps": 0}})"),
+                                      "t.yaml").validate("t.yaml"),
+               Error);
 }
 
 TEST(Personalize, ConfigShipsAndInitNetIsNetPath) {
