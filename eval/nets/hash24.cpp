@@ -67,6 +67,19 @@ at::Tensor hash24_tensor(const std::string& key, at::ScalarType dtype, const std
   return t;
 }
 
+io::StateDict hash24_state_dict(torch::nn::Module& m) {
+  io::WeightSet ws;
+  ws.format = "hash24";
+  ws.source = "hash24";
+  auto add = [&](const std::string& name, const at::Tensor& t) {
+    ws.tensors.push_back(io::from_tensor(name, hash24_tensor(name, t.scalar_type(), t.sizes().vec())));
+  };
+  for (const auto& p : m.named_parameters()) add(p.key(), p.value());
+  for (const auto& b : m.named_buffers()) add(b.key(), b.value());
+  ws.sort_by_name();
+  return io::StateDict(std::move(ws));
+}
+
 std::string sha256_tensors(const std::vector<at::Tensor>& tensors) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);

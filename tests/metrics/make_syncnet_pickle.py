@@ -9,37 +9,20 @@ the tensors of IN. The safetensors file is parsed by hand (8-byte little-endian 
 length, JSON header, data region) so only torch and numpy are needed.
 Exit status 0 on success, 2 on usage errors (1 with a traceback otherwise).
 """
-import json
-import struct
+import os
 import sys
 
-import numpy as np
 import torch
 
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    data = memoryview(raw)[8 + n :]
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = e["data_offsets"]
-        arr = np.frombuffer(data[begin:end], dtype=DTYPES[e["dtype"]]).reshape(e["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_pickle_weights import read_safetensors  # noqa: E402  (one reader for both scripts)
 
 
 def main(argv):
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
-    sd = read_safetensors(argv[1])
+    sd = dict(read_safetensors(argv[1]))  # a plain dict, as syncnet_v2.model is
     torch.save(sd, argv[2], _use_new_zipfile_serialization=False)
     return 0
 

@@ -48,17 +48,8 @@ std::map<std::string, at::Tensor> named_state(torch::nn::Module& m) {
   return out;
 }
 
-// hash24 weights for the module's own keys (the golden's rule, no golden needed):
-// deterministic, well scaled, different in every tensor.
-hallo::io::StateDict hash24_weights(torch::nn::Module& m) {
-  hallo::io::WeightSet ws;
-  ws.format = "memory";
-  ws.source = "hash24";
-  for (const auto& [name, t] : named_state(m))
-    ws.tensors.push_back(hallo::io::from_tensor(name, hallo::eval::hash24_tensor(name, t.scalar_type(), t.sizes().vec())));
-  ws.sort_by_name();
-  return hallo::io::StateDict(std::move(ws));
-}
+// hash24 weights for the module's own keys (the golden's rule, no golden needed).
+hallo::io::StateDict hash24_weights(torch::nn::Module& m) { return hallo::eval::hash24_state_dict(m); }
 
 // One hash24-weighted network shared by the tests (building and filling it is the slow part).
 FidInceptionV3& shared_net() {
