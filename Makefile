@@ -7,13 +7,14 @@ CMAKE_ARGS ?=
 # PCH-compiled units are only cacheable by ccache with these sloppiness flags.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-.PHONY: all deps configure build test demo bench clean help
+.PHONY: all deps configure build test demo personalize bench clean help
 
 all: build
 
 help:
 	@echo "make demo   install deps, build, run the end-to-end demo"
 	@echo "make test   install deps, build, run every test (ctest)"
+	@echo "make personalize  after make demo: fine-tune the demo model on a second identity"
 	@echo "make bench  build and run the benchmarks in bench/"
 	@echo "make clean  remove $(BUILD_DIR)/"
 
@@ -33,6 +34,9 @@ test: build
 
 demo: build
 	@bash recipes/demo.sh $(BUILD_DIR)
+
+personalize: build
+	@bash recipes/personalize.sh $(BUILD_DIR)
 
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)

@@ -126,7 +126,8 @@ PY
   [ -d "$OUT/stage1" ] && echo "- stage 1: $(heldout "$OUT/stage1" "held-out loss")"
   [ -d "$OUT/stage2" ] && echo "- stage 2: $(heldout "$OUT/stage2" "held-out loss")"
   echo
-  echo "Scale it up: recipes/demo/*.yaml (resolution, steps, network widths); coming next:"
-  echo "identity fine-tuning; \`hallo eval --metrics fid,fvd,sync,...\` scores against real videos (eval/README.md)."
+  echo "Scale it up: recipes/demo/*.yaml (resolution, steps, network widths). Next: recipes/personalize.sh"
+  echo "fine-tunes this model on a second identity (LoRA and full); \`hallo eval --metrics fid,fvd,sync,...\`"
+  echo "scores against real videos (eval/README.md)."
 } > "$OUT/report.md"
 cat "$OUT/report.md"

@@ -137,4 +137,20 @@ io::StateDict net_state_dict(const ModelFolder& m) {
   return io::StateDict(std::move(all));
 }
 
+ModelFolderParts parts_of(const ModelFolder& m) {
+  ModelFolderParts p;
+  p.net_config = m.net_config;
+  if (!m.vae_dir.empty()) {
+    p.vae_config = io::load_json_file(m.vae_dir / "config.json");
+    p.vae_weights = m.vae_dir / "diffusion_pytorch_model.safetensors";
+  }
+  p.audio = m.audio;
+  if (m.audio.is_object() && m.audio.contains("wav2vec2")) {
+    p.wav2vec2 = m.dir / m.audio.at("wav2vec2").get<std::string>();
+    p.audio.erase("wav2vec2");
+  }
+  p.data = m.manifest.value("data", nlohmann::json::object());
+  return p;
+}
+
 }  // namespace hallo::trainer

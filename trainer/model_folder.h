@@ -71,6 +71,9 @@ bool is_model_folder(const std::filesystem::path& dir);
 ModelFolder read_model_folder(const std::filesystem::path& dir);  // throws naming the file and problem
 // All of the net's weights as one state dict (net.pth layout).
 io::StateDict net_state_dict(const ModelFolder& m);
+// The parts to write a new model folder with the same VAE, audio settings and data
+// geometry as `m` (frozen_weights empty: the caller passes every net weight).
+ModelFolderParts parts_of(const ModelFolder& m);
 
 // Hard link, or copy when linking is impossible (other file system). Target must not exist.
 void link_or_copy(const std::filesystem::path& from, const std::filesystem::path& to);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/io/hf_config.h"
 #include "model/nn/loader.h"
+#include "model/nn/lora.h"
 #include "trainer/model_folder.h"
 
 namespace hallo::trainer {
@@ -228,7 +229,10 @@ ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need
   io::StateDict whole;
   if (load && !c.net_path.empty()) whole = open_net(c.net_path, &from_folder);
   b.net_config = from_folder.is_null() ? net_config_for(c, shape) : from_folder;
-  const auto net_cfg = model::HalloNetConfig::from_json(b.net_config, "net config");
+  auto net_cfg = model::HalloNetConfig::from_json(b.net_config, "net config");
+  if (c.lora.enabled() && net_cfg.lora.enabled())
+    fail_at(c.net_path, "the net already carries LoRA adapters; merge them first (hallo export --merge-lora) "
+                        "and fine-tune the merged net");
   if (c.stage == 2 && !net_cfg.has_audioproj) fail("stage 2 needs a net with an audio projection; {} has none", c.net_path);
   if (c.stage == 2 && net_cfg.has_audioproj && shape.audio_layers > 0 &&
       (net_cfg.audioproj.blocks != shape.audio_layers || net_cfg.audioproj.channels != shape.audio_dim))
@@ -281,6 +285,14 @@ ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need
   }
 
   VaeBundle v = build_vae(c, need_vae, load);
+  if (c.lora.enabled()) {
+    // Adapters go on after the base weights are in; their A from the seed, B zero.
+    const auto sites = nn::attach_lora(*b.net, c.lora, seed + 7);
+    b.net_config["lora"] = c.lora.to_json();
+    b.report.push_back(fmt::format("LoRA rank {} alpha {} on {} projections", c.lora.rank, c.lora.to_json().at("alpha").dump(),
+                                   sites.size()));
+  }
+
   b.vae = v.vae;
   b.vae_config = v.config;
   b.vae_weights = v.weights;

@@ -167,7 +167,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
                          "face_analysis_model_path", "face_locator_pretrained", "ref_image_paths", "mask_image_paths",
                          "ref_img_path", "audio_path", "wav2vec_config", "audio_separator", "face_expand_ratio",
                          "single_inference_times", "inference_steps", "cfg_scale", "vae_loss", "ema",
-                         "trainable_patterns", "init"});
+                         "trainable_patterns", "init", "lora"});
   warn_ignored(f, "", {
       {"uncond_ia_ratio", "upstream never reads it (stage 2 drops image and audio independently)"},
       {"face_analysis_model_path", "training reads face embeddings and masks from the shards (hallo prepare)"},
@@ -218,6 +218,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
   if (f.has("unet_additional_kwargs")) c.unet_additional_kwargs = object_or_null(f, "unet_additional_kwargs", {});
   c.trainable_para = f.get_or<std::vector<std::string>>("trainable_para", c.trainable_para);
   c.trainable_patterns = f.get_or<std::vector<std::string>>("trainable_patterns", c.trainable_patterns);
+  if (f.has("lora")) c.lora = nn::LoraConfig::from_json(j.at("lora"), where);
   if (f.has("init")) {
     // `init.net`: the whole trained net a fine-tuning run starts from (the same as net_path).
     JsonFields g = f.object("init");
@@ -447,12 +448,19 @@ void TrainConfig::validate(const std::string& where) const {
   }
   if (stage == 2 && trainable_para.empty()) fail_at(where, "trainable_para is empty: stage 2 would train nothing");
   if (stage == kStageVae && !trainable_patterns.empty()) fail_at(where, "trainable_patterns applies to stages 1 and 2");
+  if (stage == kStageVae && lora.enabled()) fail_at(where, "lora applies to stages 1 and 2");
   if (stage == kStageVae && ema.enabled) fail_at(where, "ema applies to stages 1 and 2 (the VAE stage has no EMA)");
   if (ema.decay < 0 || ema.decay > 1 || ema.every < 1 || ema.start_step < 0)
     fail_at(where, "ema: decay must be in [0, 1], every >= 1, start_step >= 0");
   if (!resume_from_checkpoint.empty() && resume_from_checkpoint != "latest")
     fail_at(where, "resume_from_checkpoint: only 'latest' is read from the config; pass --resume DIR for a folder");
   train_scheduler();  // validates noise_scheduler_kwargs
+}
+
+std::vector<std::string> TrainConfig::trainable_selection() const {
+  std::vector<std::string> p = trainable_patterns;
+  if (lora.enabled()) p.push_back("\\.lora_[AB]\\.weight$");
+  return p;
 }
 
 nlohmann::json TrainConfig::to_json() const {
@@ -507,6 +515,7 @@ nlohmann::json TrainConfig::to_json() const {
                  {"tile_reference_context", q.tile_reference_context},
                  {"bank_float16", q.bank_float16}};
   if (!trainable_patterns.empty()) j["trainable_patterns"] = trainable_patterns;
+  if (lora.enabled()) j["lora"] = lora.to_json();
   j["ema"] = {{"enabled", ema.enabled}, {"decay", ema.decay}, {"start_step", ema.start_step}, {"every", ema.every},
                {"for_validation", ema.for_validation}};
   j["noise_scheduler_kwargs"] = noise_scheduler_kwargs;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "losses/vae_loss.h"
+#include "model/nn/lora_config.h"
 #include "trainer/ema_config.h"
 #include "model/schedulers/scheduler_config.h"
 
@@ -159,6 +160,13 @@ struct TrainConfig {
   std::vector<std::string> trainable_patterns;
   losses::VaeLossConfig vae_loss;  // stage vae
   EmaConfig ema;                   // EMA of the trainable weights (trainer/ema.h), any stage
+  // LoRA adapters (model/nn/lora.h) added to the loaded net; with them, only the adapters
+  // train (plus whatever trainable_patterns names) and the base weights stay frozen.
+  nn::LoraConfig lora;
+
+  // The regexes TrainableSet::select gets: trainable_patterns, plus the adapters when
+  // lora is on (empty: the stage's own rule).
+  std::vector<std::string> trainable_selection() const;
 
   // The noise schedule training uses: upstream's get_noise_scheduler (zero-SNR,
   // trailing, v-prediction, and beta_schedule forced to scaled_linear).

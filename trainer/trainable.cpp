@@ -30,6 +30,7 @@ bool under_matching_module(const std::string& name, const std::vector<std::strin
 std::string param_part(const std::string& name) {
   const auto dot = name.find('.');
   std::string top = name.substr(0, dot);
+  if (name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos) return top + " LoRA";
   if (top == "denoising_unet") {
     if (name.find(".motion_modules.") != std::string::npos) return "denoising_unet.motion_modules";
     if (name.find(".audio_modules.") != std::string::npos) return "denoising_unet.audio_modules";

@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "model/io/hf_config.h"
 #include "model/nn/loader.h"
+#include "model/nn/lora.h"
 #include "trainer/checkpoint.h"
 #include "trainer/early_stop.h"
 #include "trainer/ema.h"
@@ -128,7 +129,7 @@ Trainer::~Trainer() = default;
 
 void Trainer::Impl::print_plan(const DataShape& shape) {
   ModelBundle b = build_models(cfg, shape, /*need_vae=*/false, /*load=*/false);
-  TrainableSet t = TrainableSet::select(b.net, cfg.stage, cfg.trainable_para, cfg.trainable_patterns);
+  TrainableSet t = TrainableSet::select(b.net, cfg.stage, cfg.trainable_para, cfg.trainable_selection());
   std::vector<NamedParam> all = t.params();
   all.insert(all.end(), t.frozen().begin(), t.frozen().end());
   const int64_t w = param_bytes(all), g = param_bytes(t.params());
@@ -206,7 +207,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   state.config = cfg.to_json();
 
   apply_quirks(m.net, settings.quirks, cfg.data.n_motion_frames);
-  trainable = std::make_unique<TrainableSet>(TrainableSet::select(m.net, cfg.stage, cfg.trainable_para, cfg.trainable_patterns));
+  trainable = std::make_unique<TrainableSet>(TrainableSet::select(m.net, cfg.stage, cfg.trainable_para, cfg.trainable_selection()));
   reducer = opt.make_reducer ? opt.make_reducer(trainable->params()) : std::make_unique<LocalReducer>();
   if (reducer->world_size() != opt.world_size || reducer->rank() != opt.rank)
     fail("trainer: the reducer is rank {} of {}, the options say {} of {}", reducer->rank(), reducer->world_size(),
@@ -493,6 +494,9 @@ void Trainer::Impl::write_final(const fs::path& dir) {
   write_model_folder(tmp, parts, trainable->params(), cfg.stage, final_step >= 0 ? final_step : state.step, state.config);
   fs::remove_all(dir);
   fs::rename(tmp, dir);
+  // LoRA: the adapters on their own as well (PEFT names; `hallo animate --lora`, `hallo lora merge`).
+  const nn::LoraConfig lora = model::HalloNetConfig::from_json(parts.net_config, "net config").lora;
+  if (lora.enabled()) nn::save_lora(dir.parent_path() / (dir.filename().string() + "_lora.safetensors"), *m.net, lora);
   if (ema) {
     // The averaged weights as a second model folder next to it (<dir>_ema).
     const fs::path edir = dir.parent_path() / (dir.filename().string() + "_ema");
@@ -501,6 +505,8 @@ void Trainer::Impl::write_final(const fs::path& dir) {
     {
       EmaSwap swap(ema.get());
       write_model_folder(etmp, parts, trainable->params(), cfg.stage, state.step, state.config);
+      if (lora.enabled())
+        nn::save_lora(dir.parent_path() / (edir.filename().string() + "_lora.safetensors"), *m.net, lora);
     }
     fs::remove_all(edir);
     fs::rename(etmp, edir);

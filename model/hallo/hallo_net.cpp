@@ -31,6 +31,7 @@ HalloNetConfig HalloNetConfig::from_json(const nlohmann::json& j, const std::str
   c.imageproj = ImageProjConfig::from_json(part("imageproj"), where + ":imageproj");
   c.has_audioproj = j.contains("audioproj") && !j.at("audioproj").is_null();
   if (c.has_audioproj) c.audioproj = AudioProjConfig::from_json(part("audioproj"), where + ":audioproj");
+  if (j.contains("lora")) c.lora = nn::LoraConfig::from_json(j.at("lora"), where + ":lora");
   return c;
 }
 
@@ -40,6 +41,8 @@ HalloNetImpl::HalloNetImpl(const HalloNetConfig& c) {
   face_locator = register_module("face_locator", FaceLocator(c.face_locator));
   imageproj = register_module("imageproj", ImageProjModel(c.imageproj));
   if (c.has_audioproj) audioproj = register_module("audioproj", AudioProjModel(c.audioproj));
+  // Adapters' values come from the weights loaded next; the init seed is irrelevant.
+  if (c.lora.enabled()) nn::attach_lora(*this, c.lora, 0);
 }
 
 nn::LoadReport HalloNetImpl::load(const io::StateDict& net_pth, bool strict) {

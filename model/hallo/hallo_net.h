@@ -14,6 +14,7 @@
 #include "model/hallo/unet_3d.h"
 #include "model/io/state_dict.h"
 #include "model/nn/loader.h"
+#include "model/nn/lora.h"
 #include "model/unet2d/unet_2d_condition.h"
 
 namespace hallo::model {
@@ -27,10 +28,13 @@ struct HalloNetConfig {
   // Upstream's stage-1 Net has no audio projection (and its UNet no audio or motion
   // modules); such nets, and their checkpoints, have no audioproj.* keys.
   bool has_audioproj = true;
+  // LoRA adapters the net carries (a run that trained them, unmerged): built with the
+  // net so its weights, adapters included, load strictly. Absent: none.
+  nn::LoraConfig lora;
 
   static HalloNetConfig hallo();  // SD1.5 sizes, Hallo's modules
   // {"reference_unet": {...}, "denoising_unet": {...}, "face_locator": {...}, "imageproj": {...}, "audioproj": {...}}
-  // ("audioproj" optional: absent in stage-1 nets)
+  // ("audioproj" optional: absent in stage-1 nets; "lora" optional: nn::LoraConfig)
   static HalloNetConfig from_json(const nlohmann::json& j, const std::string& where);
 };
 

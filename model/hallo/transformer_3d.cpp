@@ -30,13 +30,13 @@ at::Tensor reference_read_block(nn::BasicTransformerBlockImpl& blk, const at::Te
     auto spread = [&](const at::Tensor& t) {  // [B, L, inner] -> [B*F, L, inner]
       return ro.tile_reference_rows ? t.repeat({frames, 1, 1}) : t.repeat_interleave(frames, 0);
     };
-    const auto k_ref = spread(a.to_k->forward(ref));
-    const auto v_ref = spread(a.to_v->forward(ref));
+    const auto k_ref = spread(a.project(nn::Proj::k, ref));
+    const auto v_ref = spread(a.project(nn::Proj::v, ref));
     auto read = [&](int64_t from, int64_t count) {  // reference attention for rows [from, from+count)
       const auto own = n1.narrow(0, from, count);
-      const auto k = at::cat({a.to_k->forward(own), k_ref.narrow(0, from, count)}, 1);  // [count, 2L, inner]
-      const auto v = at::cat({a.to_v->forward(own), v_ref.narrow(0, from, count)}, 1);
-      return a.attend_projected(a.to_q->forward(own), k, v);
+      const auto k = at::cat({a.project(nn::Proj::k, own), k_ref.narrow(0, from, count)}, 1);  // [count, 2L, inner]
+      const auto v = at::cat({a.project(nn::Proj::v, own), v_ref.narrow(0, from, count)}, 1);
+      return a.attend_projected(a.project(nn::Proj::q, own), k, v);
     };
     if (ro.uncond_samples > 0) {
       const int64_t plain = ro.uncond_samples * frames;  // rows are (b f): leading samples first

@@ -2,6 +2,8 @@
 
 #include <torch/nn/modules/dropout.h>
 
+#include <stdexcept>
+
 #include "model/nn/attention_kernel.h"
 
 namespace hallo::nn {
@@ -26,12 +28,44 @@ at::Tensor AttentionImpl::attend_projected(const at::Tensor& q, const at::Tensor
   auto split = [&](const at::Tensor& t, int64_t l) { return t.view({b, l, heads_, d}).permute({0, 2, 1, 3}).reshape({b * heads_, l, d}); };
   auto o = attention(split(q, lq), split(k, lk), split(v, lk));  // [B*H, Lq, D]
   o = o.view({b, heads_, lq, d}).permute({0, 2, 1, 3}).reshape({b, lq, inner});
-  return out_proj->forward(o);
+  return project(Proj::out, o);
+}
+
+torch::nn::Linear& AttentionImpl::projection(Proj p) {
+  switch (p) {
+    case Proj::q: return to_q;
+    case Proj::k: return to_k;
+    case Proj::v: return to_v;
+    case Proj::out: break;
+  }
+  return out_proj;
+}
+
+at::Tensor AttentionImpl::project(Proj p, const at::Tensor& x) {
+  auto y = projection(p)->forward(x);
+  LoraAdapter& a = lora_[static_cast<size_t>(p)];
+  // [.., in] -> [.., rank] -> [.., out]; skipped entirely at multiplier 0 (the base net's bits).
+  if (a.down && a.multiplier != 0) y = y + a.up->forward(a.down->forward(x)) * (a.scaling * a.multiplier);
+  return y;
+}
+
+LoraAdapter& AttentionImpl::add_lora(Proj p, int64_t rank, double scaling) {
+  auto& lin = projection(p);
+  LoraAdapter& a = lora_[static_cast<size_t>(p)];
+  if (a.down) throw std::logic_error("add_lora: the projection already has an adapter");
+  const int64_t in = lin->options.in_features(), out = lin->options.out_features();
+  a.down = lin->register_module("lora_A", tnn::Linear(tnn::LinearOptions(in, rank).bias(false)));
+  a.up = lin->register_module("lora_B", tnn::Linear(tnn::LinearOptions(rank, out).bias(false)));
+  a.down->to(lin->weight.device(), lin->weight.scalar_type());
+  a.up->to(lin->weight.device(), lin->weight.scalar_type());
+  a.scaling = scaling;
+  a.multiplier = 1;
+  return a;
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& context) {
   const at::Tensor& ctx = context.defined() ? context : x;
-  return attend_projected(to_q->forward(x), to_k->forward(ctx), to_v->forward(ctx));
+  return attend_projected(project(Proj::q, x), project(Proj::k, ctx), project(Proj::v, ctx));
 }
 
 at::Tensor AttentionImpl::forward_spatial(const at::Tensor& x) {

@@ -7,6 +7,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include <array>
+
 namespace hallo::nn {
 
 struct AttentionOptions {
@@ -17,6 +19,19 @@ struct AttentionOptions {
   bool qkv_bias = false;
   int64_t norm_groups = 0;  // > 0: GroupNorm before attention (VAE mid-block)
   double norm_eps = 1e-6;
+};
+
+// The four projections LoRA can adapt, in upstream's names (model/nn/lora.h).
+enum class Proj { q = 0, k = 1, v = 2, out = 3 };
+inline constexpr std::array<const char*, 4> kProjNames = {"to_q", "to_k", "to_v", "to_out.0"};
+
+// A low-rank adapter on one projection, as PEFT's LoRA: y = W x + b + s * B (A x), with
+// A (`lora_A`, [rank, in]) and B (`lora_B`, [out, rank]) registered under the projection
+// so their keys read "<attention>.to_q.lora_A.weight". s = alpha / rank * multiplier.
+struct LoraAdapter {
+  torch::nn::Linear down{nullptr}, up{nullptr};  // lora_A, lora_B
+  double scaling = 0;     // alpha / rank
+  double multiplier = 1;  // the runtime scale (`--lora-scale`); 0 turns the adapter off
 };
 
 class AttentionImpl : public torch::nn::Module {
@@ -32,6 +47,14 @@ class AttentionImpl : public torch::nn::Module {
 
   int64_t heads() const { return heads_; }
 
+  // The projection's Linear, and its output with the adapter (when one is attached).
+  // Every projection in the code base goes through project(), so an adapter is never skipped.
+  torch::nn::Linear& projection(Proj p);
+  at::Tensor project(Proj p, const at::Tensor& x);
+  // Registers fresh lora_A / lora_B (uninitialised: the caller initialises or loads them).
+  LoraAdapter& add_lora(Proj p, int64_t rank, double scaling);
+  LoraAdapter* lora(Proj p) { return lora_[static_cast<size_t>(p)].down ? &lora_[static_cast<size_t>(p)] : nullptr; }
+
   torch::nn::GroupNorm group_norm{nullptr};
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
   torch::nn::ModuleList to_out;  // [Linear, Dropout] so keys read to_out.0.*
@@ -39,6 +62,7 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   int64_t heads_;
+  std::array<LoraAdapter, 4> lora_;
 };
 TORCH_MODULE(Attention);
 

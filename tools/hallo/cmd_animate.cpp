@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "inference/animate_job.h"
+#include "model/nn/lora.h"
 #include "tools/hallo/commands.h"
 
 namespace hallo::cli {
@@ -16,7 +17,8 @@ namespace fs = std::filesystem;
 
 Command register_animate(CLI::App& app, const GlobalOptions&) {
   struct Opts {
-    std::string ref, audio, out, jobs, model, config, arcface, size, dtype, device;
+    std::string ref, audio, out, jobs, model, config, arcface, size, dtype, device, lora;
+    std::optional<double> lora_scale;
     inference::UpstreamPaths up;
     std::string net, net_config, vae, wav2vec2, motion_module;
     std::optional<int> steps, frames_per_clip, motion_frames, motion_noise;
@@ -37,6 +39,8 @@ Command register_animate(CLI::App& app, const GlobalOptions&) {
   g->add_option("--vae", o->vae, "upstream layout: VAE folder (sd-vae-ft-mse)");
   g->add_option("--wav2vec2", o->wav2vec2, "upstream layout: wav2vec2-base-960h folder");
   g->add_option("--motion-module", o->motion_module, "upstream layout: mm_sd_v15_v2.ckpt (loaded before --net)");
+  g->add_option("--lora", o->lora, "LoRA adapters (.safetensors, PEFT names) on top of the net");
+  g->add_option("--lora-scale", o->lora_scale, "multiplier on the adapters (--lora's or the model folder's; 0: the base net)");
   sub->add_option("--config", o->config, "inference config (configs/inference/default.yaml); flags override it");
   sub->add_option("--arcface", o->arcface, "ArcFace ONNX for the face embedding (default: the model folder's, else zeros)");
   sub->add_option("--steps", o->steps, "DDIM steps (upstream 40)")->check(CLI::PositiveNumber);
@@ -109,6 +113,12 @@ Command register_animate(CLI::App& app, const GlobalOptions&) {
       model = inference::load_model_folder(o->model);
     } else {
       model = inference::load_upstream({o->net, o->net_config, o->vae, o->wav2vec2, o->motion_module});
+    }
+    if (!o->lora.empty()) {
+      nn::load_lora(*model.net, nn::read_lora(o->lora), o->lora_scale.value_or(1.0));
+      model.source += " + LoRA " + o->lora;
+    } else if (o->lora_scale && nn::set_lora_multiplier(*model.net, *o->lora_scale) == 0) {
+      fail("--lora-scale: {} has no LoRA adapters (give --lora FILE)", model.source);
     }
     inference::AnimateSession session(std::move(model), cfg, o->arcface);
     int failed = 0;

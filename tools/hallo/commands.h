@@ -19,6 +19,7 @@ Command register_inspect(CLI::App& app, const GlobalOptions& g);
 Command register_convert(CLI::App& app, const GlobalOptions& g);
 Command register_golden(CLI::App& app, const GlobalOptions& g);
 Command register_export(CLI::App& app, const GlobalOptions& g);
+Command register_lora(CLI::App& app, const GlobalOptions& g);
 #ifdef HALLO_HAVE_MEDIA
 // Media/data commands: built only with the optional media libraries.
 Command register_audio_features(CLI::App& app, const GlobalOptions& g);

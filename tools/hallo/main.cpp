@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   add(register_convert);
   add(register_golden);
   add(register_export);
+  add(register_lora);
 #ifdef HALLO_HAVE_MEDIA
   add(register_audio_features);
   add(register_prepare);
