@@ -36,7 +36,7 @@ struct CleanConfig {
   // landmark jitter; below this standard deviation of mouth_open the run fails lip-audio.
   double min_mouth_std = 0.004;  // a still portrait over speech measured 7e-5; synthetic speech 0.04
   double min_voice_ratio = 0.3;        // fraction of frames with audio RMS above silence_rms
-  double min_segment_s = 2.0;          // shorter kept segments are dropped
+  double min_segment_s = 0.8;          // shorter kept segments are dropped (0.8 s: the 20-frame minimum clip)
   int max_av_frame_diff = 3;           // |audio frames - video frames| beyond -> whole video dropped
   int min_faces_bad_run = 3;           // shorter runs of 0 / >=2 faces are interpolated over
   // Not in the paper; knobs of the measurements above.
@@ -124,7 +124,10 @@ CleanResult clean_video(const std::vector<FrameObs>& frames, const FrameStats& m
 nlohmann::json result_to_json(const CleanResult& r);
 
 // Cut kept segments into clips of `length` frames with `stride` (0 = length):
-// returns [begin,end) ranges, each inside one segment.
-std::vector<std::pair<int, int>> cut_clips(const std::vector<Segment>& kept, int length, int stride);
+// returns [begin,end) ranges, each inside one segment. What is left of a segment after
+// its last whole clip (all of it when the segment is shorter than `length`) becomes one
+// shorter clip when it has at least `min_length` frames (0: never).
+std::vector<std::pair<int, int>> cut_clips(const std::vector<Segment>& kept, int length, int stride,
+                                          int min_length = 0);
 
 }  // namespace hallo::clean

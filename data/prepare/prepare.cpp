@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "data/prepare/video_job.h"
 #include "data/shard/shard_writer.h"
+#include "media/probe.h"
 
 namespace hallo::data {
 
@@ -83,7 +84,8 @@ nlohmann::json entry_of(const Item& it) {
           {"rejections", r.rejections}};
 }
 
-PrepareReport summarise(const std::vector<nlohmann::json>& entries, const fs::path& out, double fps) {
+PrepareReport summarise(const std::vector<nlohmann::json>& entries,
+                        const std::vector<std::pair<fs::path, std::string>>& skipped, const fs::path& out, double fps) {
   PrepareReport rep;
   nlohmann::json videos = nlohmann::json::array();
   size_t accepted = 0, rejected = 0, errors = 0, clips = 0;
@@ -106,9 +108,20 @@ PrepareReport summarise(const std::vector<nlohmann::json>& entries, const fs::pa
       for (const auto& r : e["rejections"])
         segment_reject_seconds[r.value("reason", "")] += (r.value("end", 0) - r.value("begin", 0)) / fps;
   }
+  nlohmann::json skipped_j = nlohmann::json::array();
+  std::map<std::string, int> skipped_by_reason;
+  for (const auto& [f, why] : skipped) {
+    skipped_j.push_back({{"file", f.string()}, {"status", "skipped"}, {"reason", why}});
+    skipped_by_reason[why]++;
+  }
   rep.json = {{"videos", videos},
+              {"skipped", skipped_j},
               {"totals",
-               {{"videos", entries.size()},
+               {{"files", entries.size() + skipped.size()},
+                {"videos", entries.size()},
+                {"skipped", skipped.size()},
+                {"skipped_by_reason", skipped_by_reason},
+                {"seconds_rejected", secs - kept},
                 {"accepted", accepted},
                 {"rejected", rejected},
                 {"errors", errors},
@@ -119,8 +132,14 @@ PrepareReport summarise(const std::vector<nlohmann::json>& entries, const fs::pa
                 {"videos_rejected_by_reason", video_rejects},
                 {"segment_seconds_rejected_by_reason", segment_reject_seconds}}}};
   std::string t = fmt::format("hallo prepare -> {}\n", out.string());
-  t += fmt::format("videos: {} ({} accepted, {} rejected, {} errors)\n", entries.size(), accepted, rejected, errors);
-  t += fmt::format("clips: {}; kept {:.1f} s of {:.1f} s ({:.4f} h)\n", clips, kept, secs, kept / 3600.0);
+  t += fmt::format("files: {} ({} videos: {} accepted, {} rejected, {} errors; {} skipped)\n",
+                   entries.size() + skipped.size(), entries.size(), accepted, rejected, errors, skipped.size());
+  t += fmt::format("clips: {}; video seconds {:.1f} = kept {:.1f} (in the shards, {:.4f} h) + rejected {:.1f}\n", clips,
+                   secs, kept, kept / 3600.0, secs - kept);
+  if (!skipped_by_reason.empty()) {
+    t += "files skipped (not videos):\n";
+    for (const auto& [k, n] : skipped_by_reason) t += fmt::format("  {:<22} {}\n", k, n);
+  }
   if (!video_rejects.empty()) {
     t += "videos rejected by reason:\n";
     for (const auto& [k, n] : video_rejects) t += fmt::format("  {:<22} {}\n", k, n);
@@ -129,26 +148,71 @@ PrepareReport summarise(const std::vector<nlohmann::json>& entries, const fs::pa
     t += "rejected footage inside videos (seconds):\n";
     for (const auto& [k, s] : segment_reject_seconds) t += fmt::format("  {:<22} {:.1f}\n", k, s);
   }
-  t += "per video:\n";
-  for (const auto& e : entries)
+  t += "per file:\n";
+  for (const auto& e : entries) {
+    const bool ok = e.value("status", "") == "accepted";
     t += fmt::format("  {:<40} {:<9} {}\n", fs::path(e.value("video", "")).filename().string(), e.value("status", ""),
-                     e.value("status", "") == "accepted" ? fmt::format("{} clips", e.value("clips", size_t{0}))
-                                                         : e.value("reason", ""));
+                     ok ? fmt::format("{} clips, {:.2f} of {:.2f} s kept", e.value("clips", size_t{0}),
+                                      e.value("kept_seconds", 0.0), e.value("seconds", 0.0))
+                        : e.value("reason", ""));
+  }
+  for (const auto& [f, why] : skipped)
+    t += fmt::format("  {:<40} {:<9} {}\n", f.filename().string(), "skipped", why);
   rep.text = t;
   return rep;
 }
 
 }  // namespace
 
-std::vector<fs::path> collect_videos(const std::vector<fs::path>& inputs) {
-  std::vector<fs::path> out;
+namespace {
+
+bool is_system_file(const std::string& name) {
+  static const std::set<std::string> kSystem = {"thumbs.db", "desktop.ini", "ehthumbs.db", "icon\r"};
+  return kSystem.count(lower(name)) > 0;
+}
+
+}  // namespace
+
+InputFiles collect_inputs(const std::vector<fs::path>& inputs) {
+  InputFiles out;
+  std::set<std::string> seen;
+  auto add = [&](const fs::path& p) {
+    std::error_code ec;
+    const fs::path canon = fs::weakly_canonical(p, ec);
+    if (!seen.insert((ec ? p : canon).string()).second) return;
+    const std::string name = p.filename().string();
+    if (!name.empty() && name[0] == '.') {
+      out.skipped.emplace_back(p, "hidden file");
+    } else if (is_system_file(name)) {
+      out.skipped.emplace_back(p, "system file");
+    } else if (kVideoExt.count(lower(p.extension().string()))) {
+      out.videos.push_back(p);
+    } else {
+      // Any other file: a video only if libav finds a video stream in it.
+      try {
+        const media::MediaInfo info = media::probe(p);
+        if (info.has_video) out.videos.push_back(p);
+        else out.skipped.emplace_back(p, info.has_audio ? "no video stream" : "not a video");
+      } catch (const std::exception&) {
+        out.skipped.emplace_back(p, "not a media file");
+      }
+    }
+  };
   for (const auto& in : inputs) {
     if (fs::is_directory(in)) {
       std::vector<fs::path> found;
-      for (const auto& e : fs::directory_iterator(in))
-        if (e.is_regular_file() && kVideoExt.count(lower(e.path().extension().string()))) found.push_back(e.path());
+      for (auto it = fs::recursive_directory_iterator(in); it != fs::recursive_directory_iterator(); ++it) {
+        const auto& e = *it;
+        const std::string name = e.path().filename().string();
+        if (e.is_directory() && !name.empty() && name[0] == '.') {
+          it.disable_recursion_pending();  // .git, .cache: reported as one hidden entry
+          out.skipped.emplace_back(e.path(), "hidden folder");
+          continue;
+        }
+        if (e.is_regular_file()) found.push_back(e.path());
+      }
       std::sort(found.begin(), found.end());
-      out.insert(out.end(), found.begin(), found.end());
+      for (const auto& f : found) add(f);
     } else if (lower(in.extension().string()) == ".txt" || lower(in.extension().string()) == ".lst") {
       std::ifstream f(in);
       if (!f) fail_at(in.string(), "cannot read the video list");
@@ -157,22 +221,30 @@ std::vector<fs::path> collect_videos(const std::vector<fs::path>& inputs) {
         while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
         if (line.empty() || line[0] == '#') continue;
         fs::path p = line;
-        out.push_back(p.is_relative() ? in.parent_path() / p : p);
+        p = p.is_relative() ? in.parent_path() / p : p;
+        if (!fs::exists(p)) {
+          out.videos.push_back(p);  // reported as "missing file" by the worker, like any bad video
+          continue;
+        }
+        add(p);
       }
     } else if (fs::exists(in)) {
-      out.push_back(in);
+      add(in);
     } else {
       fail_at(in.string(), "no such input file or folder");
     }
   }
-  if (out.empty()) fail_at("prepare", "no input videos found (looked for {} files)", fmt::join(kVideoExt, ", "));
+  if (out.videos.empty())
+    fail_at("prepare", "no input videos found ({} other files skipped; videos are {} files or any file with a video "
+                       "stream)", out.skipped.size(), fmt::join(kVideoExt, ", "));
   return out;
 }
 
 PrepareReport run_prepare(const PrepareOptions& opts) {
   const auto& cfg = opts.config;
   cfg.validate("prepare config");
-  const auto videos = collect_videos(opts.inputs);
+  const InputFiles inputs = collect_inputs(opts.inputs);
+  const auto& videos = inputs.videos;
   fs::create_directories(opts.out);
 
   // The settings are part of the dataset: a resume with different ones would mix data.
@@ -287,11 +359,11 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
   if (opts.stop_after >= 0 && committed < videos.size()) {
     // Simulated kill: leave the writer unfinished (its open shard is discarded).
     bar.finish();
-    return summarise(entries, opts.out, cfg.fps);
+    return summarise(entries, inputs.skipped, opts.out, cfg.fps);
   }
   writer.finish();
   bar.finish();
-  auto rep = summarise(entries, opts.out, cfg.fps);
+  auto rep = summarise(entries, inputs.skipped, opts.out, cfg.fps);
   write_file_atomic(opts.out / "prepare_report.json", rep.json.dump(2) + "\n");
   write_file_atomic(opts.out / "prepare_report.txt", rep.text);
   return rep;

@@ -31,8 +31,16 @@ struct PrepareReport {
   std::string text;     // human-readable summary
 };
 
-// Expands folders (video extensions, sorted) and list files into video paths.
-std::vector<std::filesystem::path> collect_videos(const std::vector<std::filesystem::path>& inputs);
+// Every input file and its fate before any decoding: folders are searched recursively
+// (sorted), .txt/.lst files list paths. Video-extension files are videos; any other
+// file is probed and is a video when it has a video stream; the rest are skipped with
+// why: "hidden file", "system file", "no video stream" (audio-only), "not a media file".
+// A file reached twice (two inputs naming it) counts once.
+struct InputFiles {
+  std::vector<std::filesystem::path> videos;
+  std::vector<std::pair<std::filesystem::path, std::string>> skipped;  // file, why
+};
+InputFiles collect_inputs(const std::vector<std::filesystem::path>& inputs);
 
 PrepareReport run_prepare(const PrepareOptions& opts);
 

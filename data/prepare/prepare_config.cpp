@@ -13,7 +13,7 @@ PrepareConfig PrepareConfig::defaults() {
 
 PrepareConfig PrepareConfig::from_json(const nlohmann::json& j, const std::string& where) {
   io::JsonFields f(j, where);
-  for (const auto& k : f.unknown_keys({"fps", "sample_rate", "resolution", "clip_length", "clip_stride", "crop_scale",
+  for (const auto& k : f.unknown_keys({"fps", "sample_rate", "resolution", "clip_length", "clip_stride", "min_clip_length", "crop_scale",
                                        "analysis_max_side", "arcface_onnx", "vae", "vae_config", "face", "masks",
                                        "clean", "audio", "shards"}))
     fail_at(where, "unknown prepare field '{}'", k);
@@ -23,6 +23,7 @@ PrepareConfig PrepareConfig::from_json(const nlohmann::json& j, const std::strin
   c.resolution = f.get_or<int>("resolution", c.resolution);
   c.clip_length = f.get_or<int>("clip_length", c.clip_length);
   c.clip_stride = f.get_or<int>("clip_stride", c.clip_stride);
+  c.min_clip_length = f.get_or<int>("min_clip_length", std::min(c.min_clip_length, c.clip_length));
   c.crop_scale = f.get_or<float>("crop_scale", c.crop_scale);
   c.analysis_max_side = f.get_or<int>("analysis_max_side", c.analysis_max_side);
   c.arcface_onnx = f.get_or<std::string>("arcface_onnx", c.arcface_onnx);
@@ -86,6 +87,7 @@ nlohmann::json PrepareConfig::to_json() const {
           {"resolution", resolution},
           {"clip_length", clip_length},
           {"clip_stride", clip_stride},
+          {"min_clip_length", min_clip_length},
           {"crop_scale", crop_scale},
           {"analysis_max_side", analysis_max_side},
           {"arcface_onnx", arcface_onnx},
@@ -116,6 +118,9 @@ void PrepareConfig::validate(const std::string& where) const {
   if (resolution < 64 || resolution % 64 != 0)
     fail_at(where, "resolution must be a multiple of 64 (four latent mask levels), got {}", resolution);
   if (clip_length < 1 || clip_stride < 0) fail_at(where, "clip_length must be >= 1 and clip_stride >= 0");
+  if (min_clip_length < 0 || min_clip_length > clip_length)
+    fail_at(where, "min_clip_length must be in [0, clip_length = {}] (0: whole clips only), got {}", clip_length,
+            min_clip_length);
   if (crop_scale < 1.0f) fail_at(where, "crop_scale must be >= 1 (the crop must hold the face), got {}", crop_scale);
   if (analysis_max_side < 64) fail_at(where, "analysis_max_side must be >= 64, got {}", analysis_max_side);
   if (audio.features.fps != fps)

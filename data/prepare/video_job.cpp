@@ -177,7 +177,25 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
     r.rejections.push_back({{"begin", rej.begin}, {"end", rej.end}, {"reason", rej.reason}, {"detail", rej.detail}});
     frames_by_reason[rej.reason] += rej.end - rej.begin;
   }
-  const auto ranges = clean::cut_clips(cleaned.kept, cfg.clip_length, cfg.clip_stride);
+  const auto ranges = clean::cut_clips(cleaned.kept, cfg.clip_length, cfg.clip_stride, cfg.min_clip_length);
+  // Kept frames no clip holds (a remainder shorter than min_clip_length) are rejected
+  // footage too, so kept + rejected = the video's frames.
+  std::vector<char> in_clip(obs.size(), 0);
+  for (const auto& [b, e] : ranges) std::fill(in_clip.begin() + b, in_clip.begin() + e, 1);
+  for (const auto& seg : cleaned.kept) {
+    for (int f = seg.begin; f < seg.end;) {
+      if (in_clip[static_cast<size_t>(f)]) {
+        ++f;
+        continue;
+      }
+      int e = f;
+      while (e < seg.end && !in_clip[static_cast<size_t>(e)]) ++e;
+      r.rejections.push_back({{"begin", f}, {"end", e}, {"reason", clean::reason::kTooShort},
+                              {"detail", {{"frames", e - f}, {"min_clip_length", cfg.min_clip_length}}}});
+      frames_by_reason[clean::reason::kTooShort] += e - f;
+      f = e;
+    }
+  }
   if (ranges.empty()) {
     // The whole video is rejected for the reason covering most frames.
     std::string why = clean::reason::kTooShort;
@@ -189,7 +207,8 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
     r.rejections = rej;
     return r;
   }
-  for (const auto& s : cleaned.kept) r.kept_seconds += (s.end - s.begin) / cfg.fps;
+  // Kept = what the shards hold (overlapping clips count once).
+  r.kept_seconds = static_cast<double>(std::count(in_clip.begin(), in_clip.end(), 1)) / cfg.fps;
 
   // --- audio features once per video, cut per clip ---
   const auto feats = audio->from_samples(wave);

@@ -88,6 +88,21 @@ TEST(CleanClips, CountsAndBounds) {
   EXPECT_THROW(hc::cut_clips(kept, 14, -1), hallo::Error);
 }
 
+TEST(CleanClips, RemaindersOfAtLeastTheMinimumAreKept) {
+  // 1.5 x clip_length: the whole clip plus the half-length remainder.
+  EXPECT_EQ(hc::cut_clips(segs({{0, 96}}), 64, 0, 20), (std::vector<std::pair<int, int>>{{0, 64}, {64, 96}}));
+  // A segment shorter than one clip (a 2 s video at 25 fps) is one clip when long enough.
+  EXPECT_EQ(hc::cut_clips(segs({{0, 50}}), 64, 0, 20), (std::vector<std::pair<int, int>>{{0, 50}}));
+  // Below the minimum the remainder is dropped; min 0 keeps the old whole-clips-only rule.
+  EXPECT_EQ(hc::cut_clips(segs({{0, 83}}), 64, 0, 20), (std::vector<std::pair<int, int>>{{0, 64}}));
+  EXPECT_EQ(hc::cut_clips(segs({{0, 96}}), 64, 0, 0), (std::vector<std::pair<int, int>>{{0, 64}}));
+  // Exactly the minimum is enough; every kept frame of every segment is in one clip.
+  const auto c = hc::cut_clips(segs({{0, 84}, {100, 120}, {130, 139}}), 64, 0, 20);
+  EXPECT_EQ(c, (std::vector<std::pair<int, int>>{{0, 64}, {64, 84}, {100, 120}}));
+  // With a stride, the remainder starts where the last whole clip ends.
+  EXPECT_EQ(hc::cut_clips(segs({{0, 125}}), 40, 30, 20).back(), std::make_pair(100, 125));
+}
+
 TEST(CleanConfigJson, RoundTripAndErrors) {
   hc::CleanConfig c;
   c.max_yaw = 30;

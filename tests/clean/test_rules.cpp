@@ -206,12 +206,17 @@ TEST(CleanRules, AvLengthMismatch) {
 }
 
 TEST(CleanRules, MinSegmentLength) {
-  // 2 s at 25 fps = 50 frames: 49 is too short, 50 is kept.
-  const auto r49 = Video(49).clean();
+  // min_segment_s 2 s at 25 fps = 50 frames: 49 is too short, 50 is kept.
+  hc::CleanConfig two;
+  two.min_segment_s = 2.0;
+  const auto r49 = Video(49).clean(two);
   ASSERT_EQ(r49.rejected.size(), 1u);
   EXPECT_EQ(r49.rejected[0].reason, "too short");
   EXPECT_EQ(r49.rejected[0].end, 49);
-  EXPECT_EQ(kept_ranges(Video(50).clean()), Ranges({{0, 50}}));
+  EXPECT_EQ(kept_ranges(Video(50).clean(two)), Ranges({{0, 50}}));
+  // The default, 0.8 s, is prepare's 20-frame minimum clip.
+  EXPECT_EQ(Video(19).clean().rejected.size(), 1u);
+  EXPECT_EQ(kept_ranges(Video(20).clean()), Ranges({{0, 20}}));
 
   hc::CleanConfig cfg;
   cfg.min_segment_s = 1.0;
@@ -222,7 +227,7 @@ TEST(CleanRules, MinSegmentLength) {
   // A good stretch cut short by a profile turn is dropped as too short.
   Video v(120);
   for (int i = 40; i < 60; ++i) v.frames[i].yaw = 80;
-  const auto r = v.clean();
+  const auto r = v.clean(two);
   ASSERT_EQ(r.rejected.size(), 2u);
   EXPECT_EQ(r.rejected[0].reason, "too short");
   EXPECT_EQ(r.rejected[0].end, 40);
@@ -311,6 +316,8 @@ TEST(CleanRules, FaceScaleChangeSplitsSegment) {
 }
 
 TEST(CleanRules, MixedVideoPartitionsEveryFrame) {
+  hc::CleanConfig two_s;  // the 1.2 s run at 530..560 is "too short" under a 2 s minimum
+  two_s.min_segment_s = 2.0;
   Video v(600, 3);
   v.motion.scene_dist.assign(600, 0.1f);
   v.motion.camera_motion.assign(600, 0.5f);
@@ -322,7 +329,7 @@ TEST(CleanRules, MixedVideoPartitionsEveryFrame) {
   for (int i = 400; i < 520; ++i) v.rms[i] = 0.002f;
   for (int i = 520; i < 530; ++i) v.frames[i].num_faces = 3;
   for (int i = 560; i < 600; ++i) v.frames[i].yaw = 88;
-  const auto r = v.clean();
+  const auto r = v.clean(two_s);
   expect_partition(r, v.n());
   std::vector<std::string> reasons;
   for (const auto& x : r.rejected) reasons.push_back(x.reason);

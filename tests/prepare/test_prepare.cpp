@@ -37,6 +37,22 @@ PrepareConfig test_config() {
   return c;
 }
 
+// 1 s of 16-bit mono silence: an audio-only file.
+void write_silent_wav(const fs::path& p, int rate) {
+  std::ofstream f(p, std::ios::binary);
+  auto u32 = [&](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
+  const uint32_t bytes = static_cast<uint32_t>(rate) * 2;
+  f << "RIFF";
+  u32(36 + bytes);
+  f << "WAVEfmt ";
+  u32(16), u16(1), u16(1), u32(static_cast<uint32_t>(rate)), u32(static_cast<uint32_t>(rate) * 2), u16(2), u16(16);
+  f << "data";
+  u32(bytes);
+  const std::vector<char> zeros(bytes, 0);
+  f.write(zeros.data(), bytes);
+}
+
 class PrepareE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -51,6 +67,10 @@ class PrepareE2E : public ::testing::Test {
       synth::Synthesizer s(sc);
       for (int i = 0; i < 2; ++i) s.make(i);
       s.make_variants(*root_ / "in");
+      // Files that are not videos: each must appear in the report with its fate.
+      write_silent_wav(*root_ / "in" / "quiet.wav", 16000);
+      std::ofstream(*root_ / "in" / "notes.txt") << "not a list: found inside a folder, it is just a file\n";
+      std::ofstream(*root_ / "in" / ".DS_Store") << "finder";
     } catch (const Error& e) {
       skip_reason_ = new std::string(e.what());
       return;
@@ -113,6 +133,119 @@ TEST_F(PrepareE2E, ReportGivesEachVideoItsOutcome) {
   EXPECT_NE(report_->text.find("two faces"), std::string::npos);
 }
 
+TEST_F(PrepareE2E, EveryFileIsReportedOnceAndTheSecondsAddUp) {
+  std::map<std::string, std::string> skipped;
+  for (const auto& e : report_->json.at("skipped"))
+    skipped[fs::path(e.at("file").get<std::string>()).filename().string()] = e.at("reason").get<std::string>();
+  EXPECT_EQ(skipped.at("quiet.wav"), "no video stream");
+  EXPECT_EQ(skipped.at("notes.txt"), "not a media file");
+  EXPECT_EQ(skipped.at(".DS_Store"), "hidden file");
+  EXPECT_EQ(skipped.at("synth_0000.json"), "not a media file");  // synth's ground-truth sidecar
+  // Every file of the input folder is a video entry or a skipped one, exactly once.
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(*root_ / "in")) files += e.is_regular_file();
+  const auto& t = report_->json.at("totals");
+  EXPECT_EQ(t.at("files").get<size_t>(), files);
+  EXPECT_EQ(t.at("videos").get<size_t>() + t.at("skipped").get<size_t>(), files);
+  const auto per_file = report_->text.substr(report_->text.find("per file:"));
+  for (const auto& e : fs::recursive_directory_iterator(*root_ / "in")) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = "  " + e.path().filename().string() + " ";
+    const size_t first = per_file.find(name);
+    EXPECT_NE(first, std::string::npos) << name;
+    EXPECT_EQ(per_file.find(name, first + 1), std::string::npos) << name << " listed twice";
+  }
+  // Kept seconds are the seconds in the shards; kept + rejected = every video's seconds.
+  ShardReader r(*root_ / "out");
+  int stored = 0;
+  for (size_t i = 0; i < r.size(); ++i) stored += r.index().clips()[i].num_frames;
+  EXPECT_NEAR(t.at("seconds_kept").get<double>(), stored / 25.0, 1e-6);
+  EXPECT_NEAR(t.at("seconds_kept").get<double>() + t.at("seconds_rejected").get<double>(),
+              t.at("seconds_total").get<double>(), 1e-6);
+  for (const auto& v : report_->json.at("videos")) {
+    if (v.at("status") != "accepted") continue;
+    int rejected = 0;
+    for (const auto& rj : v.at("rejections")) rejected += rj.at("end").get<int>() - rj.at("begin").get<int>();
+    EXPECT_NEAR(v.at("kept_seconds").get<double>() + rejected / 25.0, v.at("seconds").get<double>(), 1.0 / 25 + 1e-9)
+        << v.dump();
+  }
+}
+
+// Clips of at most clip_length frames with the remainder kept: 75-frame videos at
+// clip_length 40 give 40 + 35; a 2 s video at the default 64 gives one 50-frame clip the
+// stage-2 sampler uses; resume after a kill is unchanged by the variable lengths.
+TEST_F(PrepareE2E, RemaindersAreKeptAsShorterClips) {
+  PrepareOptions po;
+  po.inputs = {*root_ / "in" / "synth_0000.mp4", *root_ / "in" / "synth_0001.mp4"};
+  po.out = *root_ / "remainders";
+  po.config = test_config();
+  po.config.clip_length = 40;
+  po.config.min_clip_length = 20;
+  const auto rep = run_prepare(po);
+  ASSERT_EQ(rep.json.at("totals").at("accepted"), 2) << rep.text;
+  ShardReader r(po.out);
+  std::map<int, int> lengths;
+  int stored = 0;
+  for (size_t i = 0; i < r.size(); ++i) {
+    const int n = r.read_clip(i, false).num_frames;
+    lengths[n]++;
+    stored += n;
+  }
+  EXPECT_EQ(lengths[40], 2) << rep.text;
+  int short_clips = 0;
+  for (const auto& [n, k] : lengths)
+    if (n < 40) {
+      EXPECT_GE(n, 20);
+      short_clips += k;
+    }
+  EXPECT_EQ(short_clips, 2) << rep.text;  // one remainder per video
+  EXPECT_NEAR(rep.json.at("totals").at("seconds_kept").get<double>(), stored / 25.0, 1e-6);
+  // Under the old rule (whole clips only) 17 % of these videos would be lost.
+  EXPECT_GT(stored, 2 * 40 + 2 * 20);
+  // The stage-2 sampler draws from every clip, long or short.
+  SamplerConfig sc;
+  sc.n_sample_frames = 14;
+  sc.n_motion_frames = 2;
+  Stage2Sampler s2(std::make_shared<const ShardReader>(po.out), sc);
+  EXPECT_EQ(s2.next(2).frames.size(1), 14);
+
+  // Resume after a kill with remainder clips: the same shards.
+  PrepareOptions pk = po;
+  pk.out = *root_ / "remainders_killed";
+  pk.stop_after = 1;
+  run_prepare(pk);
+  pk.stop_after = -1;
+  run_prepare(pk);
+  ShardReader a(po.out), b(pk.out);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a.index().clips()[i].clip_id, b.index().clips()[i].clip_id);
+    EXPECT_EQ(a.index().clips()[i].checksum, b.index().clips()[i].checksum);
+  }
+
+  // A 2 s video (50 frames) at the default clip_length 64: one clip, usable by stage 2.
+  synth::SynthConfig sc2;
+  sc2.out_dir = *root_ / "short";
+  sc2.seconds = 2.0;
+  sc2.size = 256;
+  sc2.seed = 3;
+  synth::Synthesizer(sc2).make(0);
+  PrepareOptions ps;
+  ps.inputs = {*root_ / "short"};
+  ps.out = *root_ / "short_out";
+  ps.config = test_config();
+  ps.config.clip_length = 64;
+  ps.config.min_clip_length = 20;
+  ps.config.clean.min_segment_s = PrepareConfig::defaults().clean.min_segment_s;
+  const auto rs = run_prepare(ps);
+  ASSERT_EQ(rs.json.at("totals").at("accepted"), 1) << rs.text;
+  ShardReader sr(ps.out);
+  ASSERT_EQ(sr.size(), 1u) << rs.text;
+  EXPECT_GE(sr.read_clip(0, false).num_frames, 45) << rs.text;  // all of it, less any trimmed edge
+  Stage2Sampler s2b(std::make_shared<const ShardReader>(ps.out), sc);
+  EXPECT_EQ(s2b.next(1).frames.size(1), 14);
+}
+
 TEST_F(PrepareE2E, ShardsHoldCorrectClips) {
   ShardReader r(*root_ / "out");
   ASSERT_GE(r.size(), 6u);
@@ -122,14 +255,17 @@ TEST_F(PrepareE2E, ShardsHoldCorrectClips) {
   for (size_t i = 0; i < r.size(); ++i) {
     const auto c = r.read_clip(i);
     SCOPED_TRACE(c.id);
-    EXPECT_EQ(c.num_frames, 25);
-    EXPECT_EQ(static_cast<int>(c.frames.size()), 25);
+    // Whole 25-frame clips, or a segment's remainder of at least min_clip_length.
+    const int n = c.num_frames;
+    EXPECT_LE(n, 25);
+    EXPECT_GE(n, test_config().min_clip_length);
+    EXPECT_EQ(static_cast<int>(c.frames.size()), n);
     EXPECT_EQ(c.height, 128);
-    EXPECT_NEAR(c.t_end - c.t_start, 1.0, 1e-9);
+    EXPECT_NEAR(c.t_end - c.t_start, n / 25.0, 1e-9);
     // Audio: one feature row per frame, the extractor recorded.
     EXPECT_EQ(c.audio_layers, 1);
     EXPECT_EQ(c.audio_dim, 40);
-    EXPECT_EQ(c.audio.size(), size_t(25 * 40));
+    EXPECT_EQ(c.audio.size(), size_t(n * 40));
     EXPECT_NE(c.audio_extractor.find("logmel:40"), std::string::npos);
     EXPECT_FALSE(c.face_emb_valid);  // no ArcFace model given
     // Masks: four levels at H/8 .. H/64, consistent with each other.
@@ -150,8 +286,8 @@ TEST_F(PrepareE2E, ShardsHoldCorrectClips) {
     // Lips are in the lower half of the face.
     EXPECT_GT(lip_full.y, face.y + face.height / 2);
     // Landmarks / boxes per frame, inside the frame.
-    ASSERT_EQ(c.face_boxes.size(), size_t(25 * 4));
-    for (int f = 0; f < 25; ++f) {
+    ASSERT_EQ(c.face_boxes.size(), size_t(n * 4));
+    for (int f = 0; f < n; ++f) {
       EXPECT_GE(c.face_boxes[f * 4 + 0], -2.f);
       EXPECT_LE(c.face_boxes[f * 4 + 2], 130.f);
     }
