@@ -123,7 +123,10 @@ print(f"\nfull net: {full_size:.2f} MiB; held-out loss margin on the identity's 
       f"LoRA {l0 - l_lora:+.4f} ({(l0 - l_lora) / l0:+.1%}), full {l0 - l_full:+.4f} ({(l0 - l_full) / l0:+.1%})")
 (pb, sb, _), (pl, sl, _), (pf, sf, _) = score("base"), score("lora"), score("full")
 better = all(x is not None for x in (pb, pl, pf)) and pl > pb and pf > pb
-print(f"fine-tuned better on the held-out frames (PSNR): {'YES' if better else 'NO'}")
+margin_ok = l_lora < 0.5 * l0 and l_full < 0.5 * l0
+print(f"fine-tuned better on the held-out frames (PSNR): {'YES' if better else 'NO'}; "
+      f"held-out loss at least halved: {'YES' if margin_ok else 'NO'}")
 print(f"\nfolders: {out}/lora (final/, final_lora.safetensors), {out}/full, renders {out}/render_*/heldout.mp4, "
       f"truth {out}/truth/heldout.mp4")
+sys.exit(0 if better and margin_ok else 1)  # the recipe is also the check that fine-tuning works
 PY
