@@ -3,9 +3,9 @@
 #include <ATen/ATen.h>
 
 #include <map>
-#include <regex>
 
 #include "core/error.h"
+#include "core/name_patterns.h"
 
 namespace hallo::trainer {
 
@@ -43,22 +43,13 @@ TrainableSet TrainableSet::select(model::HalloNet& net, int stage, const std::ve
                                   const std::vector<std::string>& patterns) {
   if (stage != 1 && stage != 2) fail("trainable set: stage must be 1 or 2, got {}", stage);
   if (stage == 2 && !net->audioproj) fail("stage 2 needs a net with an audio projection (audioproj)");
-  std::vector<std::regex> res;
-  for (const auto& p : patterns) {
-    try {
-      res.emplace_back(p, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      fail("trainable_patterns: '{}' is not a valid regular expression ({})", p, e.what());
-    }
-  }
-  std::vector<bool> used(res.size(), false);
+  NamePatterns chosen(patterns, "trainable_patterns");
   TrainableSet s;
   for (const auto& item : net->named_parameters(/*recurse=*/true)) {
     const std::string& name = item.key();
     bool train = false;
-    if (!res.empty()) {
-      for (size_t i = 0; i < res.size(); ++i)
-        if (std::regex_search(name, res[i])) train = used[i] = true;
+    if (!chosen.empty()) {
+      train = chosen.match(name);
     } else if (stage == 1) {
       const bool temporal = name.find(".audio_modules.") != std::string::npos ||
                             name.find(".motion_modules.") != std::string::npos;
@@ -74,8 +65,7 @@ TrainableSet TrainableSet::select(model::HalloNet& net, int stage, const std::ve
     (train ? s.params_ : s.frozen_).push_back({name, p});
   }
   for (const auto& item : net->named_buffers(/*recurse=*/true)) s.frozen_.push_back({item.key(), item.value()});
-  for (size_t i = 0; i < res.size(); ++i)
-    if (!used[i]) fail("trainable_patterns: '{}' matches no parameter of the net", patterns[i]);
+  chosen.require_all_used("parameter of the net");
   if (s.params_.empty()) fail("stage {}: no parameter matches the trainable set (trainable_para)", stage);
   return s;
 }

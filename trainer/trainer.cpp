@@ -495,7 +495,7 @@ void Trainer::Impl::write_final(const fs::path& dir) {
   fs::remove_all(dir);
   fs::rename(tmp, dir);
   // LoRA: the adapters on their own as well (PEFT names; `hallo animate --lora`, `hallo lora merge`).
-  const nn::LoraConfig lora = model::HalloNetConfig::from_json(parts.net_config, "net config").lora;
+  const nn::LoraConfig lora = nn::LoraConfig::from_json(parts.net_config.value("lora", nlohmann::json()), "net config");
   if (lora.enabled()) nn::save_lora(dir.parent_path() / (dir.filename().string() + "_lora.safetensors"), *m.net, lora);
   if (ema) {
     // The averaged weights as a second model folder next to it (<dir>_ema).

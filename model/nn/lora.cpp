@@ -6,10 +6,10 @@
 
 #include <cmath>
 #include <functional>
-#include <regex>
 #include <set>
 
 #include "core/error.h"
+#include "core/name_patterns.h"
 #include "model/io/safetensors.h"
 #include "model/nn/attention.h"
 
@@ -43,14 +43,27 @@ Proj proj_of(const std::string& target, const std::string& where) {
   fail_at(where, "unknown LoRA target '{}' (to_q, to_k, to_v or to_out.0)", target);
 }
 
-// "<attention>.<target>" -> (attention, projection), or nullptr when no attention has it.
-std::pair<AttentionImpl*, Proj> find_site(const std::vector<std::pair<std::string, AttentionImpl*>>& atts,
-                                          const std::string& site) {
-  for (const auto& [name, a] : atts)
-    for (size_t i = 0; i < kProjNames.size(); ++i)
-      if (site == (name.empty() ? std::string(kProjNames[i]) : name + "." + kProjNames[i]))
-        return {a, static_cast<Proj>(i)};
-  return {nullptr, Proj::q};
+struct Site {
+  AttentionImpl* attention;
+  Proj proj;
+};
+
+std::string site_name(const std::string& attention, size_t proj) {
+  return attention.empty() ? std::string(kProjNames[proj]) : attention + "." + kProjNames[proj];
+}
+
+// The projections `c` selects, "<attention>.<target>" in module order.
+std::vector<std::pair<std::string, Site>> selected_sites(torch::nn::Module& root, const LoraConfig& c) {
+  NamePatterns chosen(c.patterns, "lora.patterns");
+  std::vector<Proj> projs;
+  for (const auto& t : c.targets) projs.push_back(proj_of(t, "lora.targets"));
+  std::vector<std::pair<std::string, Site>> sites;
+  for (const auto& [name, a] : attentions(root)) {
+    if (!chosen.match(name)) continue;
+    for (Proj p : projs) sites.push_back({site_name(name, static_cast<size_t>(p)), {a, p}});
+  }
+  chosen.require_all_used("attention module of the net");
+  return sites;
 }
 
 }  // namespace
@@ -89,48 +102,27 @@ LoraConfig LoraConfig::from_json(const nlohmann::json& j, const std::string& whe
 }
 
 std::vector<std::string> lora_sites(torch::nn::Module& root, const LoraConfig& c) {
-  std::vector<std::regex> res;
-  for (const auto& p : c.patterns) {
-    try {
-      res.emplace_back(p, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      fail("lora.patterns: '{}' is not a valid regular expression ({})", p, e.what());
-    }
-  }
-  std::vector<Proj> projs;
-  for (const auto& t : c.targets) projs.push_back(proj_of(t, "lora.targets"));
-  std::vector<bool> used(res.size(), false);
-  std::vector<std::string> sites;
-  for (const auto& [name, a] : attentions(root)) {
-    bool hit = false;
-    for (size_t i = 0; i < res.size(); ++i)
-      if (std::regex_search(name, res[i])) hit = used[i] = true;
-    if (!hit) continue;
-    for (Proj p : projs) sites.push_back(name + "." + kProjNames[static_cast<size_t>(p)]);
-  }
-  for (size_t i = 0; i < res.size(); ++i)
-    if (!used[i]) fail("lora.patterns: '{}' matches no attention module of the net", c.patterns[i]);
-  return sites;
+  std::vector<std::string> names;
+  for (const auto& site : selected_sites(root, c)) names.push_back(site.first);
+  return names;
 }
 
 std::vector<std::string> attach_lora(torch::nn::Module& root, const LoraConfig& c, uint64_t seed) {
   if (!c.enabled()) return {};
-  const auto sites = lora_sites(root, c);
-  const auto atts = attentions(root);
   at::Generator gen = at::detail::createCPUGenerator(seed);
   torch::NoGradGuard no_grad;
-  for (const auto& site : sites) {
-    auto [a, p] = find_site(atts, site);
-    LoraAdapter& ad = a->add_lora(p, c.rank, c.scaling());
+  std::vector<std::string> names;
+  for (const auto& [name, site] : selected_sites(root, c)) {
+    LoraAdapter& ad = site.attention->add_lora(site.proj, c.rank, c.scaling());
     // PEFT: kaiming_uniform_(A, a=sqrt(5)) -> U(-1/sqrt(in), 1/sqrt(in)); drawn in float32
     // on the CPU so the init does not depend on the device or dtype.
     const int64_t in = ad.down->weight.size(1);
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    at::Tensor w = at::empty({c.rank, in}, at::kFloat).uniform_(-bound, bound, gen);
-    ad.down->weight.copy_(w);
+    ad.down->weight.copy_(at::empty({c.rank, in}, at::kFloat).uniform_(-bound, bound, gen));
     ad.up->weight.zero_();
+    names.push_back(name);
   }
-  return sites;
+  return names;
 }
 
 size_t set_lora_multiplier(torch::nn::Module& root, double multiplier) {
@@ -149,7 +141,7 @@ std::vector<io::TensorRecord> lora_records(torch::nn::Module& root) {
   for (const auto& [name, a] : attentions(root))
     for (size_t i = 0; i < kProjNames.size(); ++i)
       if (LoraAdapter* ad = a->lora(static_cast<Proj>(i))) {
-        const std::string m = name.empty() ? std::string(kProjNames[i]) : name + "." + kProjNames[i];
+        const std::string m = site_name(name, i);
         out.push_back(io::from_tensor(m + kSuffixA, ad->down->weight.detach()));
         out.push_back(io::from_tensor(m + kSuffixB, ad->up->weight.detach()));
       }
@@ -212,13 +204,17 @@ LoraFile read_lora(const std::filesystem::path& file) {
 
 void load_lora(torch::nn::Module& root, const LoraFile& f, double multiplier) {
   const std::string where = f.path.string();
-  const auto atts = attentions(root);
+  std::map<std::string, Site> index;  // every projection of every attention
+  for (const auto& [name, a] : attentions(root))
+    for (size_t i = 0; i < kProjNames.size(); ++i) index.emplace(site_name(name, i), Site{a, static_cast<Proj>(i)});
   torch::NoGradGuard no_grad;
   for (const auto& key : f.adapters.keys()) {
     if (!ends_with(key, kSuffixA)) continue;
     const std::string site = key.substr(0, key.size() - std::string(kSuffixA).size());
-    auto [a, p] = find_site(atts, site);
-    if (!a) fail_at(where, "adapter for '{}': the net has no attention projection of that name", site);
+    const auto it = index.find(site);
+    if (it == index.end()) fail_at(where, "adapter for '{}': the net has no attention projection of that name", site);
+    AttentionImpl* a = it->second.attention;
+    const Proj p = it->second.proj;
     if (a->lora(p)) fail_at(where, "adapter for '{}': that projection already has an adapter", site);
     const at::Tensor A = f.adapters.tensor(key), B = f.adapters.tensor(site + kSuffixB);
     auto& lin = a->projection(p);
@@ -231,16 +227,6 @@ void load_lora(torch::nn::Module& root, const LoraFile& f, double multiplier) {
     ad.up->weight.copy_(B);
     ad.multiplier = multiplier;
   }
-}
-
-io::StateDict lora_part(const io::StateDict& net) {
-  io::WeightSet ws;
-  ws.format = net.weights().format;
-  ws.source = net.weights().source;
-  for (const auto& r : net.weights().tensors)
-    if (ends_with(r.name, kSuffixA) || ends_with(r.name, kSuffixB)) ws.tensors.push_back(r);
-  ws.sort_by_name();  // lookups are by binary search
-  return io::StateDict(std::move(ws));
 }
 
 void merge_lora(std::vector<io::TensorRecord>& net, const io::StateDict& adapters, double factor,
@@ -266,6 +252,15 @@ void merge_lora(std::vector<io::TensorRecord>& net, const io::StateDict& adapter
   }
   net.erase(std::remove_if(net.begin(), net.end(), [&](const io::TensorRecord& r) { return drop.count(r.name) > 0; }),
             net.end());
+}
+
+void merge_own_lora(std::vector<io::TensorRecord>& net, double factor, const std::string& where) {
+  io::WeightSet ws;
+  ws.source = where;
+  for (const auto& r : net)
+    if (ends_with(r.name, kSuffixA) || ends_with(r.name, kSuffixB)) ws.tensors.push_back(r);
+  ws.sort_by_name();  // StateDict lookups are by binary search
+  merge_lora(net, io::StateDict(std::move(ws)), factor, where);
 }
 
 }  // namespace hallo::nn

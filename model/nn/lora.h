@@ -62,9 +62,9 @@ void load_lora(torch::nn::Module& root, const LoraFile& f, double multiplier = 1
 // there. `factor` = alpha / rank * multiplier. A pair whose "<m>.weight" is not in `net`,
 // or whose shapes do not fit, is an error naming it. Arithmetic in float64, stored back
 // in the weight's dtype.
-// The "<m>.lora_A/B.weight" tensors of a state dict (a model folder of a LoRA run).
-io::StateDict lora_part(const io::StateDict& net);
 void merge_lora(std::vector<io::TensorRecord>& net, const io::StateDict& adapters, double factor,
                 const std::string& where);
+// The same with the adapters `net` carries itself (a LoRA run's model folder).
+void merge_own_lora(std::vector<io::TensorRecord>& net, double factor, const std::string& where);
 
 }  // namespace hallo::nn

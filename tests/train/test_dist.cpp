@@ -33,34 +33,11 @@ namespace fs = std::filesystem;
 TrainConfig tiny() { return test::tiny_hallo_config(2); }
 DataShape tiny_shape() { return test::tiny_hallo_shape(); }
 
-constexpr int64_t kB = 4, kF = 3, kS = 3, kH = 64;
+constexpr int64_t kB = 4, kF = 3, kS = 3;  // 64 px (test::tiny_train_batch)
 
 // The whole batch and its draws, the same in every process.
-MicroBatch full_batch() {
-  at::manual_seed(99);
-  TrainBatch b;
-  b.target_pixels = at::rand({kB, kF, 3, kH, kH}) * 2 - 1;
-  b.ref_pixels = at::rand({kB, kS, 3, kH, kH}) * 2 - 1;
-  b.face_region = (at::rand({kB, 1, kH, kH}) > 0.5).to(at::kFloat).expand({-1, 3, -1, -1}).contiguous();
-  b.face_emb = at::randn({kB, 512});
-  for (int l = 0; l < kMaskLevels; ++l) {
-    const int64_t s = kH / 8 >> l;
-    b.full_mask[l] = at::rand({kB, kF, 1, s, s});
-    b.face_mask[l] = at::rand({kB, kF, 1, s, s});
-    b.lip_mask[l] = at::rand({kB, kF, 1, s, s});
-  }
-  b.audio = at::randn({kB, kF, 5, 2, 16});
-  StepRng rng(1, 0);
-  DrawShape ds;
-  ds.stage = 2;
-  ds.batch = kB;
-  ds.frames = kF;
-  ds.ref_frames = kS;
-  ds.height = ds.width = 8;
-  return {b, rng.draw(ds), {}};
-}
+MicroBatch full_batch() { return test::tiny_micro_batch(test::tiny_train_batch(2, kB, 99, kF), 2, 1); }
 
-// Samples [lo, lo + n) of a micro-batch, draws included.
 MicroBatch slice(const MicroBatch& m, int64_t lo, int64_t n) {
   MicroBatch s = m;
   auto rows = [&](const at::Tensor& t, int64_t per) { return t.narrow(0, lo * per, n * per).contiguous(); };

@@ -22,24 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TrainBatch batch2() {
-  at::manual_seed(42);
-  const int64_t B = 2, F = 3, S = 3, H = 64;
-  TrainBatch b;
-  b.target_pixels = at::rand({B, F, 3, H, H}) * 2 - 1;
-  b.ref_pixels = at::rand({B, S, 3, H, H}) * 2 - 1;
-  b.face_region = (at::rand({B, 1, H, H}) > 0.5).to(at::kFloat).expand({-1, 3, -1, -1});
-  b.face_emb = at::randn({B, 512});
-  for (int l = 0; l < kMaskLevels; ++l) {
-    const int64_t s = H / 8 >> l;
-    b.full_mask[l] = at::rand({B, F, 1, s, s});
-    b.face_mask[l] = at::rand({B, F, 1, s, s});
-    b.lip_mask[l] = at::rand({B, F, 1, s, s});
-  }
-  b.audio = at::randn({B, F, 5, 2, 16});
-  return b;
-}
-
 nn::LoraConfig lora4() {
   nn::LoraConfig l;
   l.rank = 4;
@@ -64,15 +46,7 @@ struct Rig {
     m.schedule = sched::NoiseSchedule(cfg.train_scheduler());
     settings = step_settings(cfg);
     apply_quirks(m.net, settings.quirks, cfg.data.n_motion_frames);
-    const TrainBatch b2 = batch2();
-    StepRng rng(3, 0);
-    DrawShape ds;
-    ds.stage = 2;
-    ds.batch = b2.batch();
-    ds.frames = b2.frames();
-    ds.ref_frames = b2.ref_frames();
-    ds.height = ds.width = 8;
-    mb = MicroBatch{b2, rng.draw(ds), {}};
+    mb = test::tiny_micro_batch(test::tiny_train_batch(2, 2, 42), 2, 3);
   }
   at::Tensor loss() {
     at::NoGradGuard ng;
@@ -172,36 +146,31 @@ TEST(Lora, TrainingChangesOnlyAdaptersAndMergeReproducesTheOutputs) {
   const at::Tensor unmerged = r.loss();
 
   // Merge into a base net (no adapters): same outputs to float tolerance.
-  std::vector<io::TensorRecord> recs;
-  for (const auto& p : r.m.net->named_parameters()) recs.push_back(io::from_tensor(p.key(), p.value().detach()));
-  for (const auto& b : r.m.net->named_buffers()) recs.push_back(io::from_tensor(b.key(), b.value()));
-  io::WeightSet ws;
-  ws.tensors = recs;
-  ws.sort_by_name();
-  nn::merge_lora(recs, nn::lora_part(io::StateDict(ws)), lora4().scaling(), "test");
-  for (const auto& rec : recs) EXPECT_EQ(rec.name.find(".lora_"), std::string::npos) << rec.name;
-  Rig merged;
-  io::WeightSet mws;
-  mws.tensors = recs;
-  mws.sort_by_name();
-  merged.m.net->load(io::StateDict(mws), /*strict=*/true);
-  const at::Tensor m = merged.loss();
+  std::vector<io::TensorRecord> with_adapters;
+  for (const auto& p : r.m.net->named_parameters()) with_adapters.push_back(io::from_tensor(p.key(), p.value().detach()));
+  for (const auto& b : r.m.net->named_buffers()) with_adapters.push_back(io::from_tensor(b.key(), b.value()));
+  auto merged_loss = [&](double factor) {
+    std::vector<io::TensorRecord> m = with_adapters;
+    nn::merge_own_lora(m, factor, "test");
+    for (const auto& rec : m) EXPECT_EQ(rec.name.find(".lora_"), std::string::npos) << rec.name;
+    io::WeightSet ws;
+    ws.tensors = m;
+    ws.sort_by_name();
+    Rig merged;
+    merged.m.net->load(io::StateDict(ws), /*strict=*/true);
+    return merged.loss();
+  };
+  const at::Tensor m = merged_loss(lora4().scaling());
   EXPECT_NEAR(m.item<double>(), unmerged.item<double>(), 1e-5 * std::abs(unmerged.item<double>()) + 1e-7);
-  EXPECT_FALSE(at::equal(merged.loss(), Rig().loss()));  // the merge changed the base
+  EXPECT_FALSE(at::equal(m, Rig().loss()));  // the merge changed the base
 
   // Multiplier 0 is the base net exactly; 0.5 equals merging half the update.
   nn::set_lora_multiplier(*r.m.net, 0.0);
   EXPECT_TRUE(at::equal(r.loss(), Rig().loss()));
   nn::set_lora_multiplier(*r.m.net, 0.5);
   const at::Tensor half = r.loss();
-  std::vector<io::TensorRecord> recs2 = ws.tensors;
-  nn::merge_lora(recs2, nn::lora_part(io::StateDict(ws)), 0.5 * lora4().scaling(), "test");
-  Rig merged_half;
-  io::WeightSet hws;
-  hws.tensors = recs2;
-  hws.sort_by_name();
-  merged_half.m.net->load(io::StateDict(hws), true);
-  EXPECT_NEAR(merged_half.loss().item<double>(), half.item<double>(), 1e-5 * std::abs(half.item<double>()) + 1e-7);
+  EXPECT_NEAR(merged_loss(0.5 * lora4().scaling()).item<double>(), half.item<double>(),
+              1e-5 * std::abs(half.item<double>()) + 1e-7);
   EXPECT_GT(std::abs(half.item<double>() - unmerged.item<double>()), 0.0);
 }
 

@@ -33,25 +33,7 @@ TrainConfig tiny(int stage) {
 
 DataShape tiny_shape() { return test::tiny_hallo_shape(); }
 
-TrainBatch tiny_batch(int stage, int64_t B = 2) {
-  at::manual_seed(99);
-  const int64_t F = stage == 1 ? 1 : 3, S = stage == 1 ? 1 : 3, H = 64;
-  TrainBatch b;
-  b.target_pixels = at::rand({B, F, 3, H, H}) * 2 - 1;
-  b.ref_pixels = at::rand({B, S, 3, H, H}) * 2 - 1;
-  b.face_region = (at::rand({B, 1, H, H}) > 0.5).to(at::kFloat).expand({-1, 3, -1, -1});
-  b.face_emb = at::randn({B, 512});
-  if (stage == 2) {
-    for (int l = 0; l < kMaskLevels; ++l) {
-      const int64_t s = H / 8 >> l;
-      b.full_mask[l] = at::rand({B, F, 1, s, s});
-      b.face_mask[l] = at::rand({B, F, 1, s, s});
-      b.lip_mask[l] = at::rand({B, F, 1, s, s});
-    }
-    b.audio = at::randn({B, F, 5, 2, 16});
-  }
-  return b;
-}
+TrainBatch tiny_batch(int stage, int64_t B = 2) { return test::tiny_train_batch(stage, B); }
 
 struct Rig {
   TrainConfig cfg;
@@ -72,17 +54,7 @@ struct Rig {
     m.net->train();
     m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false});
   }
-  MicroBatch micro(const TrainBatch& b, uint64_t seed = 1) const {
-    StepRng rng(seed, 0);
-    DrawShape ds;
-    ds.stage = cfg.stage;
-    ds.batch = b.batch();
-    ds.frames = b.frames();
-    ds.ref_frames = b.ref_frames();
-    ds.height = ds.width = 8;
-    MicroBatch mb{b, rng.draw(ds), {}};
-    return mb;
-  }
+  MicroBatch micro(const TrainBatch& b, uint64_t seed = 1) const { return test::tiny_micro_batch(b, cfg.stage, seed); }
   StepReport step(const MicroBatch& mb) {
     Optimization o{trainable.get(), &opt, &reducer, 1.0};
     return optimization_step(m, settings, o, {mb}, 1e-3);

@@ -11,7 +11,6 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "model/hallo/hallo_net.h"
 #include "model/io/safetensors.h"
 #include "model/io/torch_zip_writer.h"
 #include "model/nn/lora.h"
@@ -58,17 +57,14 @@ Command register_export(CLI::App& app, const GlobalOptions&) {
         fail_at(src.ema.string(), "{} of its {} tensors name no parameter of the net", ema.size() - replaced, ema.size());
     }
     const nn::LoraConfig lora =
-        model::HalloNetConfig::from_json(m.net_config, (src.model / "net_config.json").string()).lora;
+        nn::LoraConfig::from_json(m.net_config.value("lora", nlohmann::json()), (src.model / "net_config.json").string());
     if (lora.enabled()) {
       // Upstream's Net has no adapters: the full net exists only merged.
       if (!o->merge_lora)
         fail_at(src.model.string(),
                 "the net carries LoRA adapters (a run with a lora: block): pass --merge-lora for the full net, "
                 "or use the run's final_lora.safetensors with `hallo animate --lora`");
-      io::WeightSet cur;
-      cur.source = src.model.string();
-      cur.tensors = recs;
-      nn::merge_lora(recs, nn::lora_part(io::StateDict(std::move(cur))), lora.scaling(), src.model.string());
+      nn::merge_own_lora(recs, lora.scaling(), src.model.string());
     } else if (o->merge_lora) {
       fail_at(src.model.string(), "--merge-lora: the net has no LoRA adapters");
     }

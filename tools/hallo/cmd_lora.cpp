@@ -12,7 +12,7 @@
 #include <map>
 
 #include "core/error.h"
-#include "model/hallo/hallo_net.h"
+#include <nlohmann/json.hpp>
 #include "model/io/safetensors.h"
 #include "model/io/torch_zip_writer.h"
 #include "model/nn/lora.h"
@@ -35,36 +35,34 @@ int merge(const std::string& base, const std::string& lora_file, double scale, c
   std::optional<trainer::ModelFolder> folder;
   io::StateDict net;
   nn::LoraConfig own;
-  if (is_model_source(base)) {
+  if (fs::is_directory(base)) {  // a run, checkpoint or model folder
     folder = trainer::read_model_folder(resolve_model_source(base, false).model);
     net = trainer::net_state_dict(*folder);
-    own = model::HalloNetConfig::from_json(folder->net_config, (folder->dir / "net_config.json").string()).lora;
+    own = nn::LoraConfig::from_json(folder->net_config.value("lora", nlohmann::json()),
+                                    (folder->dir / "net_config.json").string());
   } else {
     if (!fs::exists(base)) fail_at(base, "no such run, model folder or weights file");
     if (!to_file) fail_at(out, "a model folder output needs a model folder (or run) as the base");
     net = io::StateDict::open(base);
   }
   std::vector<io::TensorRecord> recs = net.weights().tensors;
+  const size_t before = recs.size();
   double factor = 0;
-  io::StateDict adapters;
   std::string from;
   if (!lora_file.empty()) {
     if (own.enabled())
       fail_at(base, "the base already carries LoRA adapters; merge those first (without --lora), then merge {} into "
                     "the result", lora_file);
-    nn::LoraFile f = nn::read_lora(lora_file);
+    const nn::LoraFile f = nn::read_lora(lora_file);
     factor = f.config.scaling() * scale;
-    adapters = f.adapters;
     from = lora_file;
+    nn::merge_lora(recs, f.adapters, factor, from);
   } else {
     if (!own.enabled()) fail_at(base, "no adapters to merge: the base has none and no --lora was given");
     factor = own.scaling() * scale;
-    adapters = nn::lora_part(net);
     from = base;
+    nn::merge_own_lora(recs, factor, from);
   }
-  const size_t before = recs.size();
-  nn::merge_lora(recs, adapters, factor, from);
-  const size_t pairs = adapters.size() / 2;
   if (to_file) {
     if (has_suffix(out, ".pth")) {
       io::write_torch_zip(out, recs);
@@ -84,8 +82,7 @@ int merge(const std::string& base, const std::string& lora_file, double scale, c
     trainer::write_model_folder(tmp, parts, all, folder->stage, folder->step, tc);
     fs::rename(tmp, out);
   }
-  spdlog::info("merged {} adapters (factor {:.6g}) from {}: {} -> {} tensors -> {}", pairs, factor, from, before,
-               recs.size(), out);
+  spdlog::info("merged adapters (factor {:.6g}) from {}: {} -> {} tensors -> {}", factor, from, before, recs.size(), out);
   return 0;
 }
 

@@ -31,6 +31,4 @@ ModelSource resolve_model_source(const fs::path& in, bool ema) {
   fail_at(in.string(), "not a run folder (final/ or checkpoints/), a checkpoint or a model folder");
 }
 
-bool is_model_source(const fs::path& in) { return fs::is_directory(in); }
-
 }  // namespace hallo::cli

@@ -17,7 +17,4 @@ struct ModelSource {
 // Throws naming the path when it is none of these.
 ModelSource resolve_model_source(const std::filesystem::path& in, bool ema);
 
-// True when `in` is a run, checkpoint or model folder (not a weights file).
-bool is_model_source(const std::filesystem::path& in);
-
 }  // namespace hallo::cli
