@@ -170,6 +170,7 @@ std::vector<FaceObs> FaceAnalyzer::analyze(const cv::Mat& rgb) {
     for (unsigned long k = 0; k < 68; ++k)
       obs.lm[k] = cv::Point2f(static_cast<float>(shape.part(k).x()), static_cast<float>(shape.part(k).y()));
     obs.box = box & frame;
+    obs.start_box = box;
     faces.push_back(obs);
   }
   std::stable_sort(faces.begin(), faces.end(),
@@ -190,6 +191,7 @@ FaceObs FaceAnalyzer::landmarks_in(const cv::Mat& rgb, const cv::Rect2f& box) {
   for (unsigned long k = 0; k < 68; ++k)
     obs.lm[k] = cv::Point2f(static_cast<float>(shape.part(k).x()), static_cast<float>(shape.part(k).y()));
   obs.box = box & cv::Rect2f(0, 0, static_cast<float>(rgb.cols), static_cast<float>(rgb.rows));
+  obs.start_box = box;
   return obs;
 }
 

@@ -20,7 +20,8 @@ using Landmarks68 = std::array<cv::Point2f, 68>;
 
 // One detected face in full-resolution pixel coordinates.
 struct FaceObs {
-  cv::Rect2f box;      // detector box
+  cv::Rect2f box;        // detector box, clipped to the image
+  cv::Rect2f start_box;  // the unclipped box the landmark predictor started from
   float score = 0;     // detector confidence (dlib HOG margin or YuNet score)
   Landmarks68 lm{};  // whole-pixel positions (dlib's predictor rounds)
 };
@@ -39,6 +40,9 @@ struct FaceAnalyzerConfig {
   // frame side are missed at 320; raise it or set upsample for small faces.
   int detect_max_side = 320;
   int upsample = 0;           // dlib pyramid upsampling (HOG only)
+  // Videos (FaceTracker): run the detector every this many frames and follow
+  // the face with the landmark predictor in between (1: detect every frame).
+  int detect_every = 5;
   float yunet_score_threshold = 0.6f;
 };
 
@@ -54,7 +58,7 @@ class FaceAnalyzer {
   // All faces, largest box first, with landmarks. `rgb` must be CV_8UC3 RGB.
   std::vector<FaceObs> analyze(const cv::Mat& rgb);
   // Landmarks in a given detector box (no detection; score 0): tracking a face
-  // through frames where the detector misses it.
+  // through frames where the detector misses or is not run (FaceTracker).
   FaceObs landmarks_in(const cv::Mat& rgb, const cv::Rect2f& box);
 
   const FaceAnalyzerConfig& config() const { return cfg_; }

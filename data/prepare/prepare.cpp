@@ -6,6 +6,7 @@
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <map>
@@ -84,6 +85,26 @@ nlohmann::json entry_of(const Item& it) {
           {"rejections", r.rejections}};
 }
 
+// Each path relative to the deepest folder holding all of them (file names
+// alone when they share one folder).
+std::vector<std::string> display_names(const std::vector<fs::path>& files) {
+  std::vector<std::string> out;
+  if (files.empty()) return out;
+  fs::path common = files[0].parent_path();
+  for (const auto& f : files) {
+    fs::path shared;
+    auto a = common.begin();
+    const fs::path dir = f.parent_path();
+    for (auto b = dir.begin(); a != common.end() && b != dir.end() && *a == *b; ++a, ++b) shared /= *a;
+    common = shared;
+  }
+  for (const auto& f : files) {
+    const auto rel = common.empty() ? f : f.lexically_relative(common);
+    out.push_back(rel.empty() ? f.string() : rel.string());
+  }
+  return out;
+}
+
 PrepareReport summarise(const std::vector<nlohmann::json>& entries,
                         const std::vector<std::pair<fs::path, std::string>>& skipped, const fs::path& out, double fps) {
   PrepareReport rep;
@@ -148,16 +169,25 @@ PrepareReport summarise(const std::vector<nlohmann::json>& entries,
     t += "rejected footage inside videos (seconds):\n";
     for (const auto& [k, s] : segment_reject_seconds) t += fmt::format("  {:<22} {:.1f}\n", k, s);
   }
+  // Paths relative to the folder all inputs share: names alone are ambiguous
+  // when two input folders hold synth_0000.mp4.
+  std::vector<fs::path> files;
+  for (const auto& e : entries) files.emplace_back(e.value("video", ""));
+  for (const auto& f : skipped) files.push_back(f.first);
+  const auto names = display_names(files);
+  size_t width = 40;
+  for (const auto& n : names) width = std::max(width, n.size() + 1);
   t += "per file:\n";
-  for (const auto& e : entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
     const bool ok = e.value("status", "") == "accepted";
-    t += fmt::format("  {:<40} {:<9} {}\n", fs::path(e.value("video", "")).filename().string(), e.value("status", ""),
+    t += fmt::format("  {:<{}} {:<9} {}\n", names[i], width, e.value("status", ""),
                      ok ? fmt::format("{} clips, {:.2f} of {:.2f} s kept", e.value("clips", size_t{0}),
                                       e.value("kept_seconds", 0.0), e.value("seconds", 0.0))
                         : e.value("reason", ""));
   }
-  for (const auto& [f, why] : skipped)
-    t += fmt::format("  {:<40} {:<9} {}\n", f.filename().string(), "skipped", why);
+  for (size_t i = 0; i < skipped.size(); ++i)
+    t += fmt::format("  {:<{}} {:<9} {}\n", names[entries.size() + i], width, "skipped", skipped[i].second);
   rep.text = t;
   return rep;
 }
@@ -257,6 +287,9 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
     } catch (const std::exception& e) {
       fail_at(cfg_path.string(), "unreadable prepare config: {}", e.what());
     }
+    // Folders prepared before face.detect_every existed detected faces on every frame.
+    if (old.contains("face") && old["face"].is_object() && !old["face"].contains("detect_every"))
+      old["face"]["detect_every"] = 1;
     if (old != cfg_json)
       fail_at(cfg_path.string(), "this folder was prepared with different settings; use a new output folder "
                                  "(or the same config to resume)");
@@ -279,6 +312,8 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
   const auto journal = read_journal(journal_path);
   ShardWriter writer(opts.out, cfg.shards);
   const auto existing = writer.existing_clip_ids();
+  // A killed run's parked clips (the writer's lock says no other run owns them).
+  if (const int n = ClipSpool::remove_stale(opts.out)) spdlog::info("removed {} stale clip spool file(s) in {}", n, opts.out.string());
 
   const int jobs = std::max(1, opts.jobs);
   // Videos run in parallel; keep libtorch single-threaded inside each to avoid oversubscription.
@@ -326,7 +361,7 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
                 // A model that cannot be loaded fails the whole run, not every video.
                 if (!w) w = std::make_unique<PrepareWorker>(cfg);
                 try {
-                  it->result = w->process(it->video, it->key, existing);
+                  it->result = w->process(it->video, it->key, existing, opts.out);
                 } catch (const std::exception& e) {
                   // Bad data never stops the run: the video is reported with the error.
                   it->result = {};
@@ -339,9 +374,11 @@ PrepareReport run_prepare(const PrepareOptions& opts) {
               }) &
           tbb::make_filter<std::shared_ptr<Item>, void>(tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Item> it) {
             if (!it->cached) {
-              for (const auto& c : it->result.clips)
-                if (!existing.count(c.id)) writer.add_encoded(c);
-              it->result.clips.clear();  // free the encoded clips now
+              if (it->result.clips)
+                it->result.clips->drain([&](const EncodedShardClip& c) {
+                  if (!existing.count(c.id)) writer.add_encoded(c);
+                });
+              it->result.clips.reset();
               it->entry = entry_of(*it);
               append_journal(journal_path, it->entry);
               if (it->result.status != "accepted") {

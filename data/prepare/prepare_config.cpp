@@ -31,12 +31,13 @@ PrepareConfig PrepareConfig::from_json(const nlohmann::json& j, const std::strin
   c.vae_config = f.get_or<std::string>("vae_config", c.vae_config);
   if (f.has("face")) {
     io::JsonFields g = f.object("face");
-    for (const auto& k : g.unknown_keys({"shape_predictor", "onnx_detector", "detect_max_side", "upsample"}))
+    for (const auto& k : g.unknown_keys({"shape_predictor", "onnx_detector", "detect_max_side", "upsample", "detect_every"}))
       fail_at(where, "unknown face field '{}'", k);
     c.face.shape_predictor = g.get_or<std::string>("shape_predictor", c.face.shape_predictor);
     c.face.onnx_detector = g.get_or<std::string>("onnx_detector", c.face.onnx_detector);
     c.face.detect_max_side = g.get_or<int>("detect_max_side", c.face.detect_max_side);
     c.face.upsample = g.get_or<int>("upsample", c.face.upsample);
+    c.face.detect_every = g.get_or<int>("detect_every", c.face.detect_every);
   }
   if (f.has("masks")) {
     io::JsonFields g = f.object("masks");
@@ -97,7 +98,8 @@ nlohmann::json PrepareConfig::to_json() const {
            {{"shape_predictor", face.shape_predictor},
             {"onnx_detector", face.onnx_detector},
             {"detect_max_side", face.detect_max_side},
-            {"upsample", face.upsample}}},
+            {"upsample", face.upsample},
+            {"detect_every", face.detect_every}}},
           {"masks",
            {{"mask_size_ref", masks.mask_size_ref},
             {"face_blur", masks.face_blur},
@@ -123,6 +125,8 @@ void PrepareConfig::validate(const std::string& where) const {
             min_clip_length);
   if (crop_scale < 1.0f) fail_at(where, "crop_scale must be >= 1 (the crop must hold the face), got {}", crop_scale);
   if (analysis_max_side < 64) fail_at(where, "analysis_max_side must be >= 64, got {}", analysis_max_side);
+  if (face.detect_every < 1)
+    fail_at(where, "face.detect_every must be >= 1 (1: detect on every frame), got {}", face.detect_every);
   if (audio.features.fps != fps)
     fail_at(where, "audio.fps ({}) must equal fps ({}): features are aligned to video frames", audio.features.fps, fps);
   if (audio.features.sample_rate != sample_rate)

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "data/face/embedding.h"
+#include "data/face/face_tracker.h"
 #include "data/face/reference_crop.h"
 #include "media/probe.h"
 #include "media/video_reader.h"
@@ -86,7 +87,8 @@ struct PrepareWorker::Impl {
     vae->eval();
   }
 
-  Result process(const fs::path& video, const std::string& key, const std::set<std::string>& skip);
+  Result process(const fs::path& video, const std::string& key, const std::set<std::string>& skip,
+                 const fs::path& spool_dir);
   void finish_clip(OpenClip& oc, const std::vector<FrameFace>& faces, double scale, const audio::AudioFeatures& feats,
                    const nlohmann::json& seg_scores, const std::string& source);
 };
@@ -95,12 +97,12 @@ PrepareWorker::PrepareWorker(const PrepareConfig& cfg) : impl_(std::make_unique<
 PrepareWorker::~PrepareWorker() = default;
 
 PrepareWorker::Result PrepareWorker::process(const fs::path& video, const std::string& key,
-                                             const std::set<std::string>& skip) {
-  return impl_->process(video, key, skip);
+                                             const std::set<std::string>& skip, const fs::path& spool_dir) {
+  return impl_->process(video, key, skip, spool_dir);
 }
 
 PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const std::string& key,
-                                                   const std::set<std::string>& skip) {
+                                                   const std::set<std::string>& skip, const fs::path& spool_dir) {
   at::NoGradGuard ng;
   Result r;
   r.video = video.string();
@@ -108,7 +110,7 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
     r.status = "rejected";
     r.reason = reason;
     r.error = msg;
-    r.clips.clear();
+    r.clips.reset();  // removes the spool file
     r.clip_ids.clear();
     return r;
   };
@@ -136,28 +138,31 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
   try {
     media::VideoReader rd(video, ao);
     scale = static_cast<double>(sw) / rd.out_width();
-    media::RgbFrame fr;
-    while (rd.next(fr)) {
-      cv::Mat rgb(fr.height, fr.width, CV_8UC3, fr.rgb.data());
-      auto found = analyzer.analyze(rgb);
-      clean::FrameObs ob;
-      FrameFace ff;
-      ob.num_faces = static_cast<int>(found.size());
-      if (!found.empty()) {
-        const auto& lm = found[0].lm;
-        ob.face_box = face::face_box(lm);
-        const auto pose = face::estimate_pose(lm, rgb.size());
-        ob.yaw = pose.yaw;
-        ob.pitch = pose.pitch;
-        ob.roll = pose.roll;
-        ob.mouth_open = face::mouth_opening(lm);
-        ff.has = true;
-        for (size_t i = 0; i < lm.size(); ++i) ff.lm[i] = lm[i] * static_cast<float>(scale);
+    face::FaceTracker tracker(analyzer, cfg.face.detect_every);
+    auto take = [&](std::vector<face::TrackedFrame> done) {
+      for (const auto& t : done) {
+        clean::FrameObs ob;
+        FrameFace ff;
+        ob.num_faces = t.num_faces;
+        if (t.num_faces > 0) {
+          const auto& lm = t.face.lm;
+          ob.face_box = face::face_box(lm);
+          const auto pose = face::estimate_pose(lm, t.rgb.size());
+          ob.yaw = pose.yaw;
+          ob.pitch = pose.pitch;
+          ob.roll = pose.roll;
+          ob.mouth_open = face::mouth_opening(lm);
+          ff.has = true;
+          for (size_t i = 0; i < lm.size(); ++i) ff.lm[i] = lm[i] * static_cast<float>(scale);
+        }
+        motion.push(t.rgb, ob.face_box);
+        obs.push_back(ob);
+        faces.push_back(ff);
       }
-      motion.push(rgb, ob.face_box);
-      obs.push_back(ob);
-      faces.push_back(ff);
-    }
+    };
+    media::RgbFrame fr;
+    while (rd.next(fr)) take(tracker.push(cv::Mat(fr.height, fr.width, CV_8UC3, fr.rgb.data())));
+    take(tracker.finish());
     wave = audio->load_speech(video);
   } catch (const Error& e) {
     const auto why = media_reason(r.video, e.what());
@@ -254,8 +259,9 @@ PrepareWorker::Result PrepareWorker::Impl::process(const fs::path& video, const 
         auto& oc = pending[next_done];
         const auto& scores = cleaned.kept[oc.seg].scores;
         finish_clip(oc, faces, scale, feats, scores, r.video);
-        // Encode now (JPEG, float16, checksums) so only compressed bytes wait for the in-order commit.
-        r.clips.push_back(ShardWriter::encode(oc.rec, cfg.shards));
+        // Encode now (JPEG, float16, checksums) and park the bytes on disk until the in-order commit.
+        if (!r.clips) r.clips = std::make_shared<ClipSpool>(spool_dir / (key + ClipSpool::kSuffix));
+        r.clips->push(ShardWriter::encode(oc.rec, cfg.shards));
         oc.rec = ClipRecord{};
         ++next_done;
       }

@@ -135,7 +135,7 @@ def wait_and_kill(proc, out, timeout=300):
 with tempfile.TemporaryDirectory(prefix="hallo_prepare_cli_") as tmp:
     videos = os.path.join(tmp, "D")
     variants = os.path.join(videos, "variants")
-    r = run("synth", "--out", videos, "--count", "3", "--seconds", "3", "--size", "384", "--variants")
+    r = run("synth", "--out", videos, "--count", "3", "--seconds", "3.9", "--size", "384", "--variants")
     check("synth exits 0", r.returncode == 0, r.stderr[-2000:])
     goods = sorted(os.path.basename(p) for p in glob.glob(os.path.join(videos, "synth_*.mp4")))
     check("synth wrote 3 videos", len(goods) == 3, goods)
@@ -193,6 +193,10 @@ with tempfile.TemporaryDirectory(prefix="hallo_prepare_cli_") as tmp:
     check("h5py sees the clips of index.json",
           sorted(clips) == sorted(c["id"] for _, c in entries), (sorted(clips), len(entries)))
     index_by_id = {c["id"]: (shard, c) for shard, c in entries}
+    # The kill/resume below must cover the layout with remainder clips too.
+    lengths = sorted(c.get("num_frames") for _, c in entries)
+    check("whole 25-frame clips and at least one shorter remainder clip (>= 20 frames)",
+          lengths and lengths[-1] == 25 and any(20 <= n < 25 for n in lengths), lengths)
     frame_bytes = RESOLUTION * RESOLUTION * 3
     want_masks = [[RESOLUTION >> (3 + l)] * 2 for l in range(4)] + [None]
     for cid, c in sorted(clips.items()):
@@ -214,7 +218,8 @@ with tempfile.TemporaryDirectory(prefix="hallo_prepare_cli_") as tmp:
     proc = subprocess.Popen([hallo, *cmd2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # own process group: the kill takes everything
     killed, lines, shards = wait_and_kill(proc, s2)
-    print(f"     killed after {lines} journal lines, {shards} shards listed")
+    print(f"     killed after {lines} journal lines, {shards} shards listed, "
+          f"{len(glob.glob(os.path.join(s2, '*.tmp-spool')))} parked clip spool file(s) left (the rerun removes them)")
     check("prepare was SIGKILLed mid-run", killed,
           f"it exited with {proc.returncode} first (full run took {full_seconds:.1f} s); "
           "give it more or longer videos")

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -345,6 +346,53 @@ TEST_F(PrepareE2E, ResumeAfterKillGivesTheSameShards) {
   EXPECT_THROW(run_prepare(po), Error);
 }
 
+// The suite's run tracks faces between detections (face.detect_every = 5, the
+// default); detecting on every frame must decide the same: each video's fate,
+// every rejected frame range with its reason, the same clips, landmarks within
+// a pixel.
+TEST_F(PrepareE2E, TrackingBetweenDetectionsDecidesAsPerFrameDetection) {
+  ASSERT_EQ(test_config().face.detect_every, 5);
+  PrepareOptions po;
+  po.inputs = {*root_ / "in"};
+  po.out = *root_ / "every_frame";
+  po.config = test_config();
+  po.config.face.detect_every = 1;
+  po.jobs = 2;
+  const auto rep = run_prepare(po);
+  const auto& a = report_->json.at("videos");
+  const auto& b = rep.json.at("videos");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE(a[i].at("video").get<std::string>());
+    ASSERT_EQ(a[i].at("video"), b[i].at("video"));
+    for (const char* k : {"status", "reason", "clip_ids", "seconds", "kept_seconds"}) EXPECT_EQ(a[i].value(k, nlohmann::json()), b[i].value(k, nlohmann::json())) << k;
+    const auto ra = a[i].value("rejections", nlohmann::json::array());
+    const auto rb = b[i].value("rejections", nlohmann::json::array());
+    ASSERT_EQ(ra.size(), rb.size()) << ra.dump() << " vs " << rb.dump();
+    for (size_t j = 0; j < ra.size(); ++j)
+      for (const char* k : {"begin", "end", "reason"}) EXPECT_EQ(ra[j].at(k), rb[j].at(k)) << ra[j].dump();
+  }
+  ShardReader tracked(*root_ / "out"), every(po.out);
+  ASSERT_EQ(tracked.size(), every.size());
+  double sum = 0, worst = 0;
+  size_t points = 0;
+  for (size_t i = 0; i < tracked.size(); ++i) {
+    const auto ca = tracked.read_clip(i), cb = every.read_clip(i);
+    ASSERT_EQ(ca.id, cb.id);
+    ASSERT_EQ(ca.landmarks.size(), cb.landmarks.size());
+    for (size_t p = 0; p + 1 < ca.landmarks.size(); p += 2) {
+      const double d = std::hypot(ca.landmarks[p] - cb.landmarks[p], ca.landmarks[p + 1] - cb.landmarks[p + 1]);
+      sum += d;
+      worst = std::max(worst, d);
+      ++points;
+    }
+  }
+  ASSERT_GT(points, 0u);
+  EXPECT_LT(sum / points, 0.3) << "mean landmark distance in 128 px clip pixels (measured 0.11)";
+  EXPECT_LT(worst, 3.0) << "measured 1.37";
+  std::cerr << "landmarks tracked vs every frame: mean " << sum / points << " px, worst " << worst << " px\n";
+}
+
 // The model-backed options: wav2vec2 features, ArcFace embeddings, VAE latents,
 // with the tiny upstream goldens and a seeded ArcFace stand-in.
 TEST_F(PrepareE2E, ModelBackedFeaturesEmbeddingsAndLatents) {
@@ -412,6 +460,35 @@ TEST_F(PrepareE2E, CollidingVideoNamesGetDistinctKeys) {
   std::set<std::string> keys;
   for (const auto& v : rep.json.at("videos")) keys.insert(v.at("key").get<std::string>());
   EXPECT_EQ(keys, (std::set<std::string>{"talk", "talk_2", "talk_2_2"}));
+  // The text report tells the two talk.mp4 apart: paths below the folder they share.
+  for (const auto& n : {"a/talk.mp4 ", "b/talk.mp4 ", "b/talk_2.mp4 "})
+    EXPECT_NE(rep.text.find(std::string("  ") + n), std::string::npos) << n << " in\n" << rep.text;
+}
+
+// A dataset folder prepared before face.detect_every existed (every frame
+// detected, no such key in its prepare_config.json) resumes with detect_every 1
+// and is refused with the new default.
+TEST_F(PrepareE2E, FolderFromBeforeDetectEveryResumesWithDetectEveryOne) {
+  const fs::path out = *root_ / "legacy";
+  fs::create_directories(out);
+  auto old = test_config();
+  old.face.detect_every = 1;
+  auto j = old.to_json();
+  j["face"].erase("detect_every");
+  std::ofstream(out / "prepare_config.json") << j.dump(2) << "\n";
+  PrepareOptions po;
+  po.inputs = {*root_ / "in" / "synth_0000.mp4"};
+  po.out = out;
+  po.config = test_config();
+  try {
+    run_prepare(po);
+    ADD_FAILURE() << "detect_every 5 must not resume a folder detected on every frame";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("different settings"), std::string::npos) << e.what();
+  }
+  po.config.face.detect_every = 1;
+  const auto rep = run_prepare(po);
+  EXPECT_EQ(rep.json.at("totals").at("accepted"), 1) << rep.text;
 }
 
 // A model that cannot be loaded stops the run with its path instead of failing every video.
