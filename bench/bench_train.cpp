@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "bench/isolated_run.h"
 #include "core/runtime.h"
 #include "trainer/model_setup.h"
@@ -202,8 +204,10 @@ double run_case(const Case& c, std::vector<double>* times) {
     if (shapes) write_shape_profile(torch::autograd::profiler::disableProfilerLegacy(), g_shapes);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (i > 0) t.push_back(s);  // step 0 warms up (and creates the AdamW state)
-    std::fprintf(stderr, "  %s step %d: %.2f s (forward %.1f, backward %.1f, clip + AdamW %.1f)\n", c.name.c_str(), i,
-                 s, rep.forward_s, rep.backward_s, rep.update_s);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    std::fprintf(stderr, "  %s step %d: %.2f s (forward %.1f, backward %.1f, clip + AdamW %.1f), process peak so far %.2f GiB\n",
+                 c.name.c_str(), i, s, rep.forward_s, rep.backward_s, rep.update_s, ru.ru_maxrss / 1048576.0);
   }
   if (times) *times = t;
   std::sort(t.begin(), t.end());
