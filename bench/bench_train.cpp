@@ -31,6 +31,7 @@
 
 #include "bench/isolated_run.h"
 #include "core/runtime.h"
+#include "trainer/activation_estimate.h"
 #include "trainer/model_setup.h"
 #include "trainer/step.h"
 #include "trainer/step_rng.h"
@@ -227,6 +228,9 @@ int main(int argc, char** argv) {
   app.add_option("--tiny-steps", tiny_steps, "timed tiny steps");
   app.add_option("--variants", variants, "anchor variants: ckpt|nockpt - vae|stored [-keep], comma separated")
       ->delimiter(',');
+  bool estimate = false;
+  app.add_flag("--estimate", estimate,
+               "print `hallo train --dry-run`'s activation estimate for the anchor case (beside the measured peaks)");
   app.add_option("--size", size, "anchor frame size");
   app.add_option("--frames", frames, "anchor frames per clip");
   app.add_option("--motion", motion, "anchor motion frames");
@@ -259,6 +263,38 @@ int main(int argc, char** argv) {
                "{:.2f} samples/s, peak {:.2f} GiB\n",
                r.seconds, c.batch / r.seconds, r.peak_gib);
   }
+  if (anchor && estimate) {
+    // The dry-run's numbers for this configuration, to hold against the variants' peaks.
+    Case c;
+    c.size = size;
+    c.frames = frames;
+    c.motion = motion;
+    c.stored_latents = true;
+    const auto r = bench::run_isolated([&] {
+      const TrainConfig cfg = config_for(c);
+      DataShape shape;
+      shape.audio_layers = 12;
+      shape.audio_dim = 768;
+      shape.latent_channels = 4;
+      ModelBundle bundle = build_models(cfg, shape, /*need_vae=*/false, /*load=*/false);
+      int64_t w = 0;
+      for (const auto& p : bundle.net->parameters()) w += p.numel() * 4;
+      const auto t0 = std::chrono::steady_clock::now();
+      const ActivationEstimate e = estimate_activations(cfg, shape, bundle.net);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double gib = 1024.0 * 1024.0 * 1024.0;
+      const int64_t base = w + 2 * e.gradients;
+      fmt::print("dry-run estimate ({:.0f} s): weights {:.2f} GiB; gradients produced {:.2f} GiB (+ as much AdamW "
+                 "state); activations {:.2f} / {:.2f} GiB (checkpointing on / off) -> tensor peak {:.2f}-{:.2f} / "
+                 "{:.2f}-{:.2f} GiB\n",
+                 s, w / gib, e.gradients / gib, e.activations[0] / gib, e.activations[1] / gib,
+                 (base + e.step_peak_low(0)) / gib, (base + e.step_peak_high(0)) / gib,
+                 (base + e.step_peak_low(1)) / gib, (base + e.step_peak_high(1)) / gib);
+      std::fflush(stdout);
+      return s;
+    });
+    if (r.seconds < 0) fmt::print("dry-run estimate: failed\n");
+  }
   if (anchor) {
     fmt::print("anchor: batch 1, {}^2, {} + {} motion frames, fp32, standard AdamW; upstream {:.0f} s / {:.1f} GiB\n",
                size, frames, motion, kAnchorSeconds, kAnchorGiB);
@@ -266,6 +302,7 @@ int main(int argc, char** argv) {
                "mem vs anchor", "vs first");
     double first = 0;
     for (const std::string& v : variants) {
+      if (v == "none") continue;  // --variants none: the estimate alone
       Case c;
       c.name = v;
       c.checkpointing = v.rfind("ckpt", 0) == 0;

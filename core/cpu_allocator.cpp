@@ -6,6 +6,10 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -27,6 +31,16 @@ std::unordered_map<uintptr_t, size_t>& mappings() {
   return m;
 }
 
+std::atomic<bool> g_installed{false};
+std::atomic<int64_t> g_live{0}, g_peak{0};
+
+void count_alloc(int64_t n) {
+  const int64_t now = g_live.fetch_add(n, std::memory_order_relaxed) + n;
+  int64_t peak = g_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
 void free_any(void* ptr) {
   const auto key = reinterpret_cast<uintptr_t>(ptr);
   if (key % kHuge == 0) {
@@ -40,10 +54,12 @@ void free_any(void* ptr) {
       }
     }
     if (len) {
+      g_live.fetch_sub(static_cast<int64_t>(len), std::memory_order_relaxed);
       ::munmap(ptr, len);
       return;
     }
   }
+  if (ptr) g_live.fetch_sub(static_cast<int64_t>(::malloc_usable_size(ptr)), std::memory_order_relaxed);
   c10::free_cpu(ptr);
 }
 
@@ -51,6 +67,7 @@ struct HugePageAllocator final : c10::Allocator {
   c10::DataPtr allocate(size_t n) const override {
     if (n < kHuge) {
       void* p = c10::alloc_cpu(n);
+      if (p) count_alloc(static_cast<int64_t>(::malloc_usable_size(p)));
       return {p, p, &free_any, c10::Device(c10::DeviceType::CPU)};
     }
     // Map n + 2 MiB, keep the 2 MiB-aligned n bytes, return the rest to the kernel.
@@ -69,6 +86,7 @@ struct HugePageAllocator final : c10::Allocator {
       std::lock_guard<std::mutex> lock(g_mutex);
       mappings()[aligned] = len;
     }
+    count_alloc(static_cast<int64_t>(len));
     return {p, p, &free_any, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &free_any; }
@@ -85,9 +103,20 @@ bool install_cpu_allocator() {
   std::call_once(once, [] {
     static HugePageAllocator allocator;
     c10::SetCPUAllocator(&allocator, /*priority=*/1);
+    g_installed = true;
     ok = true;
   });
   return ok;
 }
+
+CpuMemoryStats cpu_memory_stats() {
+  CpuMemoryStats s;
+  s.tracked = g_installed.load();
+  s.live = g_live.load(std::memory_order_relaxed);
+  s.peak = std::max(g_peak.load(std::memory_order_relaxed), s.live);
+  return s;
+}
+
+void reset_cpu_memory_peak() { g_peak.store(g_live.load(std::memory_order_relaxed), std::memory_order_relaxed); }
 
 }  // namespace hallo

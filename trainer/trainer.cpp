@@ -18,6 +18,7 @@
 #include "model/io/hf_config.h"
 #include "model/nn/loader.h"
 #include "model/nn/lora.h"
+#include "trainer/activation_estimate.h"
 #include "trainer/checkpoint.h"
 #include "trainer/early_stop.h"
 #include "trainer/ema.h"
@@ -149,9 +150,29 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
   fmt::print("  VAE weights           {:8.2f} GiB{}\n", gib(vae), b.vae ? "" : " (config gives no VAE shape)");
   fmt::print("  gradients             {:8.2f} GiB (at most; parameters that get none cost nothing)\n", gib(g));
   fmt::print("  AdamW state (m, v)    {:8.2f} GiB (at most)\n", gib(2 * g));
-  fmt::print("  total before activations {:5.2f} GiB; activations depend on batch, frames and size "
-             "(gradient checkpointing {})\n",
-             gib(w + vae + 3 * g), cfg.solver.gradient_checkpointing ? "on" : "off");
+  fmt::print("  total before activations {:5.2f} GiB\n", gib(w + vae + 3 * g));
+  // Measured on the real networks at two probe sizes, fitted to the configured one.
+  const ActivationEstimate act = estimate_activations(cfg, shape, b.net);
+  const int mode = cfg.solver.gradient_checkpointing ? 0 : 1;
+  if (act.measured) {
+    fmt::print("one step, measured on these networks at {} and {} px (batch 1, {} frames) and fitted to "
+               "data.train_bs {} at {}x{}:\n",
+               act.probe_small, act.probe_large, cfg.stage == 2 ? cfg.data.n_sample_frames : 1, cfg.data.train_bs,
+               cfg.data.train_width, cfg.data.train_height);
+    fmt::print("                                   checkpointing on   off\n");
+    fmt::print("  activations                      {:8.2f} GiB {:8.2f} GiB\n", gib(act.activations[0]),
+               gib(act.activations[1]));
+    fmt::print("  gradients produced {:.2f} GiB (parameters that never run get none, nor AdamW state)\n",
+               gib(act.gradients));
+    const int64_t base = w + vae + 2 * act.gradients;
+    for (int k = 0; k < 2; ++k)
+      fmt::print("expected tensor peak {}: {:.2f} to {:.2f} GiB{}\n", k == 0 ? "with checkpointing   " : "without checkpointing",
+                 gib(base + act.step_peak_low(k)), gib(base + act.step_peak_high(k)), k == mode ? " (configured)" : "");
+    fmt::print("(weights + AdamW state + the step's gradients and activations, which overlap partly; the process's "
+               "resident size adds its libraries and thread buffers)\n");
+  } else {
+    fmt::print("activations: not measured ({})\n", act.why_not);
+  }
   if (opt.plan_world_size > 1) {
     const int n = opt.plan_world_size;
     const bool zero = cfg.solver.zero_stage == 1;
@@ -160,8 +181,13 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
     fmt::print("  gradients             {:8.2f} GiB (every rank; the all-reduce buckets hold them)\n", gib(g));
     fmt::print("  AdamW state (m, v)    {:8.2f} GiB{}\n", gib(zero ? (2 * g + n - 1) / n : 2 * g),
                zero ? fmt::format(" (1/{} of {:.2f} GiB: solver.zero_stage 1)", n, gib(2 * g)) : " (solver.zero_stage 1 divides it by the ranks)");
-    fmt::print("  total before activations {:5.2f} GiB per rank; activations as one process at data.train_bs\n",
-               gib(w + vae + g + (zero ? (2 * g + n - 1) / n : 2 * g)));
+    const int64_t per_rank = w + vae + g + (zero ? (2 * g + n - 1) / n : 2 * g);
+    if (act.measured)
+      fmt::print("  activations           {:8.2f} GiB (data.train_bs per rank, as above)\n  expected peak         {:8.2f} GiB "
+                 "per rank (at most)\n",
+                 gib(act.activations[mode]), gib(per_rank + act.activations[mode]));
+    else
+      fmt::print("  total before activations {:5.2f} GiB per rank\n", gib(per_rank));
   }
 }
 

@@ -125,7 +125,8 @@ try:
 
     r = run(*common, "--nproc", "2", "--dry-run", "--set", "solver.zero_stage=1")
     check("--dry-run --nproc 2: per-rank estimate with the sharded AdamW state",
-          r.returncode == 0 and "per rank, 2 ranks (data parallel, ZeRO-1)" in r.stdout and "1/2 of" in r.stdout,
+          r.returncode == 0 and "per rank, 2 ranks (data parallel, ZeRO-1)" in r.stdout and "1/2 of" in r.stdout and
+          "expected peak" in r.stdout and "GiB per rank (at most)" in r.stdout,
           r.stdout[-1500:] + r.stderr[-500:])
 
     # --- one rank killed: the run fails within 60 s and names it -------------------------------

@@ -22,6 +22,7 @@ usage: test_train_cli.py HALLO REPO_ROOT   (exit 77 = skipped: a tool is missing
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -440,6 +441,14 @@ try:
     r = run("train", "--config", tiny2, *data, *s2_from, "--dry-run")
     check("dry run", r.returncode == 0 and "trainable parameters" in r.stdout and "AdamW state" in r.stdout and
           "denoising_unet.motion_modules" in r.stdout and not os.path.exists("exp_output"), r.stdout[-1500:] + r.stderr)
+    # The measured step memory: activations per checkpointing mode, and the peak range
+    # (checkpointing is on in tiny_stage2.yaml, so it holds less than without).
+    act = re.search(r"activations\s+([\d.]+) GiB\s+([\d.]+) GiB", r.stdout)
+    peaks = re.findall(r"expected tensor peak with(?:out)? checkpointing\s*: ([\d.]+) to ([\d.]+) GiB", r.stdout)
+    check("dry run measures activations and prints the peak range",
+          act is not None and float(act.group(1)) < float(act.group(2)) and len(peaks) == 2 and
+          all(float(lo) <= float(hi) for lo, hi in peaks) and float(peaks[0][1]) < float(peaks[1][1]) and
+          "(configured)" in r.stdout, r.stdout[-1500:])
 finally:
     os.chdir("/")
     shutil.rmtree(work, ignore_errors=True)

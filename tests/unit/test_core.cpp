@@ -93,6 +93,22 @@ TEST(CpuAllocator, LargeBlocksAreHugePageAlignedAndUnmappedWhenFreed) {
     t.data_ptr<uint8_t>()[0] = 1;
   }
   EXPECT_LE(anonymous_mappings(), before + 2);
+  // Live and peak bytes: exact for mapped blocks, malloc's usable size for heap blocks.
+  hallo::reset_cpu_memory_peak();
+  const auto s0 = hallo::cpu_memory_stats();
+  ASSERT_TRUE(s0.tracked);
+  {
+    auto a = at::empty({3 << 20}, at::kByte);
+    auto b = at::empty({1000}, at::kFloat);
+    const auto s1 = hallo::cpu_memory_stats();
+    EXPECT_GE(s1.live - s0.live, (3 << 20) + 4000);
+    EXPECT_LT(s1.live - s0.live, (3 << 20) + 4000 + 8192);
+  }
+  const auto s2 = hallo::cpu_memory_stats();
+  EXPECT_EQ(s2.live, s0.live) << "every byte counted in is counted out";
+  EXPECT_GE(s2.peak - s0.live, (3 << 20) + 4000) << "the peak remembers the freed tensors";
+  hallo::reset_cpu_memory_peak();
+  EXPECT_EQ(hallo::cpu_memory_stats().peak, s2.live);
   // Tensors from libtorch's own ops (resize, clone) use it too and free cleanly.
   auto grown = at::empty({0});
   grown.resize_({1 << 20});  // 4 MiB of float
