@@ -36,7 +36,9 @@ TEST(ActivationEstimate, PredictsAStepAtASizeItDidNotProbe) {
       EXPECT_LE(real.step_peak, est.step_peak_high(mode) * 115 / 100);
       EXPECT_GE(real.step_peak, est.step_peak_low(mode) * 85 / 100);
     }
-    if (stage == 2) EXPECT_LT(est.activations[0], est.activations[1] * 0.8);
+    if (stage == 2) {
+      EXPECT_LT(est.activations[0], est.activations[1] * 0.8);
+    }
     // The probes leave the net as they found it: no gradients.
     for (const auto& p : b.net->parameters()) ASSERT_FALSE(p.grad().defined());
   }

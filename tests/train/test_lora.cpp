@@ -69,7 +69,9 @@ TEST(Lora, FreshAdaptersLeaveTheLossBitIdentical) {
   // Every adapter: A drawn (kaiming-uniform bound 1/sqrt(in)), B exactly zero.
   for (const auto& p : with.m.net->named_parameters()) {
     const std::string& k = p.key();
-    if (k.find(".lora_B.") != std::string::npos) EXPECT_EQ(p.value().abs().max().item<float>(), 0.f) << k;
+    if (k.find(".lora_B.") != std::string::npos) {
+      EXPECT_EQ(p.value().abs().max().item<float>(), 0.f) << k;
+    }
     if (k.find(".lora_A.") != std::string::npos) {
       const double bound = 1.0 / std::sqrt(static_cast<double>(p.value().size(1)));
       EXPECT_GT(p.value().abs().max().item<double>(), 0.5 * bound) << k;
@@ -139,7 +141,9 @@ TEST(Lora, TrainingChangesOnlyAdaptersAndMergeReproducesTheOutputs) {
   size_t moved = 0;
   for (const auto& [k, v] : before) {
     const bool adapter = k.find(".lora_") != std::string::npos;
-    if (!adapter) EXPECT_TRUE(at::equal(v, after.at(k))) << "frozen weight changed: " << k;
+    if (!adapter) {
+      EXPECT_TRUE(at::equal(v, after.at(k))) << "frozen weight changed: " << k;
+    }
     if (adapter && !at::equal(v, after.at(k))) ++moved;
   }
   EXPECT_GT(moved, 0u);

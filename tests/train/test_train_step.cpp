@@ -94,7 +94,9 @@ TEST(TrainableSet, PatternsReplaceTheStageRuleAndMustEachMatch) {
     const bool r = p.name.rfind("reference_unet.", 0) == 0, a = p.name.rfind("audioproj.", 0) == 0;
     EXPECT_TRUE(r || a) << p.name;
     EXPECT_TRUE(p.param.requires_grad()) << p.name;
-    if (r) EXPECT_NE(p.name.find(".to_q."), std::string::npos) << p.name;
+    if (r) {
+      EXPECT_NE(p.name.find(".to_q."), std::string::npos) << p.name;
+    }
     ref += r, audio += a;
   }
   EXPECT_GT(ref, 0);

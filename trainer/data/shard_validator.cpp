@@ -63,7 +63,7 @@ ShardValidator::ShardValidator(const TrainConfig& cfg, const fs::path& shard_dir
   s.height = cfg.data.train_height;
   s.width = cfg.data.train_width;
   s.frames = std::min(cfg.data.n_sample_frames, rec.num_frames);
-  const int m = cfg.data.n_motion_frames, r = cfg.data.audio_margin;
+  const int r = cfg.data.audio_margin;
 
   // Reference = first frame; the first clip of inference uses it as the motion frames too.
   s.in.frames = s.frames;
