@@ -129,28 +129,14 @@ TrainConfig config_for(const Case& c) {
   return cfg;
 }
 
-TrainBatch batch_for(const Case& c, const DataShape& shape, int64_t latent_channels) {
+TrainBatch batch_for(const Case& c, const TrainConfig& cfg, const DataShape& shape) {
   at::manual_seed(3);
-  const int64_t B = c.batch, F = c.frames, S = 1 + c.motion, H = c.size, h = H / 8;
-  TrainBatch b;
-  if (c.stored_latents) {
-    b.target_mean = at::randn({B, F, latent_channels, h, h});
-    b.target_std = at::rand({B, F, latent_channels, h, h}) * 0.1;
-    b.ref_mean = at::randn({B, S, latent_channels, h, h});
-    b.ref_std = at::rand({B, S, latent_channels, h, h}) * 0.1;
-  } else {
-    b.target_pixels = at::rand({B, F, 3, H, H}) * 2 - 1;
-    b.ref_pixels = at::rand({B, S, 3, H, H}) * 2 - 1;
+  TrainBatch b = random_step_batch(cfg, shape, c.batch, c.size, c.size);
+  if (!c.stored_latents) {  // pixels, VAE-encoded in the step (as upstream)
+    b.target_pixels = at::rand({c.batch, c.frames, 3, c.size, c.size}) * 2 - 1;
+    b.ref_pixels = at::rand({c.batch, 1 + c.motion, 3, c.size, c.size}) * 2 - 1;
+    b.target_mean = b.target_std = b.ref_mean = b.ref_std = at::Tensor();
   }
-  b.face_region = (at::rand({B, 1, H, H}) > 0.5).to(at::kFloat).expand({-1, 3, -1, -1});
-  b.face_emb = at::randn({B, 512});
-  for (int l = 0; l < kMaskLevels; ++l) {
-    const int64_t s = h >> l;
-    b.full_mask[l] = at::rand({B, F, 1, s, s});
-    b.face_mask[l] = at::rand({B, F, 1, s, s});
-    b.lip_mask[l] = at::rand({B, F, 1, s, s});
-  }
-  b.audio = at::randn({B, F, 5, shape.audio_layers, shape.audio_dim});
   return b;
 }
 
@@ -176,7 +162,7 @@ double run_case(const Case& c, std::vector<double>* times) {
   AdamW opt({});
   LocalReducer reducer;
   Optimization o{&trainable, &opt, &reducer, 1.0};
-  const TrainBatch b = batch_for(c, shape, 4);
+  const TrainBatch b = batch_for(c, cfg, shape);
   StepRng rng(1, 0);
   DrawShape ds;
   ds.batch = c.batch;

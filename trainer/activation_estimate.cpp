@@ -12,11 +12,10 @@
 
 namespace hallo::trainer {
 
-namespace {
-
-// Random inputs of the step's shapes: posteriors (no VAE needed), masks, audio windows.
-TrainBatch probe_batch(const TrainConfig& cfg, const DataShape& shape, int64_t B, int64_t F, int64_t S, int64_t C,
-                       int H, int W) {
+TrainBatch random_step_batch(const TrainConfig& cfg, const DataShape& shape, int64_t B, int H, int W) {
+  const bool stage2 = cfg.stage == 2;
+  const int64_t F = stage2 ? cfg.data.n_sample_frames : 1, S = stage2 ? 1 + cfg.data.n_motion_frames : 1;
+  const int64_t C = shape.latent_channels > 0 ? shape.latent_channels : 4;
   const int64_t h = H / 8, w = W / 8;
   TrainBatch b;
   b.target_mean = at::randn({B, F, C, h, w});
@@ -25,7 +24,7 @@ TrainBatch probe_batch(const TrainConfig& cfg, const DataShape& shape, int64_t B
   b.ref_std = at::rand({B, S, C, h, w}) * 0.1;
   b.face_region = (at::rand({B, 1, H, W}) > 0.5).to(at::kFloat).expand({-1, 3, -1, -1}).contiguous();
   b.face_emb = at::randn({B, shape.face_emb_dim});
-  if (cfg.stage == 2) {
+  if (stage2) {
     for (int l = 0; l < kMaskLevels; ++l) {
       b.full_mask[l] = at::rand({B, F, 1, h >> l, w >> l});
       b.face_mask[l] = at::rand({B, F, 1, h >> l, w >> l});
@@ -36,10 +35,8 @@ TrainBatch probe_batch(const TrainConfig& cfg, const DataShape& shape, int64_t B
   return b;
 }
 
-}  // namespace
-
 StepMemory measure_step_memory(const TrainConfig& cfg, const DataShape& shape, model::HalloNet& net, bool checkpointing,
-                               int64_t batch, int height, int width) {
+                               int64_t batch, int height, int width, bool with_step_peak) {
   if (!cpu_memory_stats().tracked) fail("step memory measurement needs hallo's CPU allocator (install_cpu_allocator)");
   if (height % 64 || width % 64 || height <= 0 || width <= 0)
     fail("step memory measurement: {}x{} is not a positive multiple of 64", width, height);
@@ -56,7 +53,7 @@ StepMemory measure_step_memory(const TrainConfig& cfg, const DataShape& shape, m
       nn::CheckpointPolicy{checkpointing, s.quirks.reentrant_checkpoint_grads, cfg.solver.checkpoint_keep_blocks});
 
   at::manual_seed(static_cast<uint64_t>(cfg.seed));
-  const TrainBatch b = probe_batch(cfg, shape, batch, F, S, C, height, width);
+  const TrainBatch b = random_step_batch(cfg, shape, batch, height, width);
   DrawShape ds;
   ds.stage = cfg.stage;
   ds.batch = batch;
@@ -82,10 +79,13 @@ StepMemory measure_step_memory(const TrainConfig& cfg, const DataShape& shape, m
   // The step peak as a trainer step has it (zero_grad leaves no gradient storage;
   // backward allocates each gradient when it gets there), then the activations
   // alone: gradients allocated beforehand, so backward only accumulates into them.
-  out.step_peak = run();
-  for (const auto& p : t.params())
-    if (p.param.grad().defined()) out.gradients += p.param.grad().numel() * static_cast<int64_t>(p.param.grad().element_size());
-  t.zero_grad();
+  if (with_step_peak) {
+    out.step_peak = run();
+    for (const auto& p : t.params())
+      if (p.param.grad().defined())
+        out.gradients += p.param.grad().numel() * static_cast<int64_t>(p.param.grad().element_size());
+    t.zero_grad();
+  }
   for (const auto& p : t.params()) p.param.mutable_grad() = at::zeros_like(p.param);
   out.activations = run();
   t.zero_grad();
@@ -112,10 +112,12 @@ ActivationEstimate estimate_activations(const TrainConfig& cfg, const DataShape&
   const double B = static_cast<double>(cfg.data.train_bs);
   for (int mode = 0; mode < 2; ++mode) {
     const bool ckpt = mode == 0;
-    const StepMemory a = measure_step_memory(cfg, shape, net, ckpt, 1, e.probe_small, e.probe_small);
-    const StepMemory b = measure_step_memory(cfg, shape, net, ckpt, 1, e.probe_large, e.probe_large);
+    // The same parameters get gradients at any size and in either mode: one
+    // progressive pass (the cheapest probe) counts them.
+    const StepMemory a = measure_step_memory(cfg, shape, net, ckpt, 1, e.probe_small, e.probe_small, mode == 0);
+    const StepMemory b = measure_step_memory(cfg, shape, net, ckpt, 1, e.probe_large, e.probe_large, false);
     e.activations[mode] = static_cast<int64_t>(B * at_size(static_cast<double>(a.activations), static_cast<double>(b.activations)));
-    e.gradients = std::max(e.gradients, b.gradients);
+    if (mode == 0) e.gradients = a.gradients;
   }
   e.measured = true;
   return e;

@@ -21,6 +21,11 @@
 
 namespace hallo::trainer {
 
+// Random inputs of `cfg`'s step at batch B and H x W pixels (frames as configured):
+// VAE posteriors (no VAE needed), face region and embedding, stage-2 masks and
+// audio windows. For measurements and benchmarks, not training.
+TrainBatch random_step_batch(const TrainConfig& cfg, const DataShape& shape, int64_t B, int H, int W);
+
 // One forward + backward, measured by the allocator above its starting point.
 struct StepMemory {
   int64_t activations = 0;  // peak with every trainable gradient allocated beforehand
@@ -30,10 +35,11 @@ struct StepMemory {
 
 // Measures `cfg`'s stage at batch `batch`, frames as configured, `height` x
 // `width` pixels (multiples of 64). `checkpointing` replaces
-// solver.gradient_checkpointing. Restores `net`'s checkpoint policy; parameters'
-// gradients are left empty.
+// solver.gradient_checkpointing. Without `with_step_peak` only the activations
+// are measured (one pass instead of two; step_peak and gradients stay 0).
+// Restores `net`'s checkpoint policy; parameters' gradients are left empty.
 StepMemory measure_step_memory(const TrainConfig& cfg, const DataShape& shape, model::HalloNet& net, bool checkpointing,
-                               int64_t batch, int height, int width);
+                               int64_t batch, int height, int width, bool with_step_peak = true);
 
 struct ActivationEstimate {
   bool measured = false;

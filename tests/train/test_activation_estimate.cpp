@@ -64,14 +64,8 @@ TEST(ActivationEstimate, TheStepPeakIsWhatARealStepAdds) {
   LocalReducer reducer;
   Optimization o{&trainable, &opt, &reducer, 1.0};
   // Posteriors, not pixels: the estimate leaves the VAE out.
-  TrainBatch b = test::tiny_train_batch(2, 2, 99, cfg.data.n_sample_frames);
   at::manual_seed(4);
-  const int64_t F = b.frames(), S = b.ref_frames();
-  b.target_mean = at::randn({2, F, 4, 8, 8});
-  b.target_std = at::rand({2, F, 4, 8, 8}) * 0.1;
-  b.ref_mean = at::randn({2, S, 4, 8, 8});
-  b.ref_std = at::rand({2, S, 4, 8, 8}) * 0.1;
-  b.target_pixels = b.ref_pixels = at::Tensor();
+  const TrainBatch b = random_step_batch(cfg, shape, 2, 64, 64);
   optimization_step(m, settings, o, {test::tiny_micro_batch(b, 2)}, 1e-5);  // creates the AdamW state
   reset_cpu_memory_peak();
   const int64_t before = cpu_memory_stats().live;
