@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 
 #include "bench/isolated_run.h"
+#include "core/cpu_allocator.h"
 #include "core/runtime.h"
 #include "trainer/activation_estimate.h"
 #include "trainer/model_setup.h"
@@ -184,6 +185,13 @@ double run_case(const Case& c, std::vector<double>* times) {
     if (shapes)
       torch::autograd::profiler::enableProfilerLegacy(
           torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, /*report_input_shapes=*/true));
+    const CpuMemoryStats before = cpu_memory_stats();
+    long rss_pages = 0;
+    {
+      std::ifstream statm("/proc/self/statm");
+      statm >> rss_pages >> rss_pages;
+    }
+    reset_cpu_memory_peak();
     const auto t0 = std::chrono::steady_clock::now();
     const StepReport rep = optimization_step(m, settings, o, {mb}, 1e-5);
     prof.reset();
@@ -195,6 +203,10 @@ double run_case(const Case& c, std::vector<double>* times) {
     getrusage(RUSAGE_SELF, &ru);
     std::fprintf(stderr, "  %s step %d: %.2f s (forward %.1f, backward %.1f, clip + AdamW %.1f), process peak so far %.2f GiB\n",
                  c.name.c_str(), i, s, rep.forward_s, rep.backward_s, rep.update_s, ru.ru_maxrss / 1048576.0);
+    // Tensors (the allocator's exact counters) vs the process: what is not tensors.
+    if (before.tracked)
+      std::fprintf(stderr, "    at step start: resident %.2f GiB, tensors %.2f GiB; tensor peak in the step %.2f GiB\n",
+                   rss_pages * 4096.0 / (1 << 30), before.live / double(1 << 30), cpu_memory_stats().peak / double(1 << 30));
   }
   if (times) *times = t;
   std::sort(t.begin(), t.end());

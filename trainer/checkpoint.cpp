@@ -53,6 +53,7 @@ nlohmann::json TrainerState::to_json() const {
   if (world_size > 1) {
     j["world_size"] = world_size;
     j["data_by_rank"] = data_by_rank;
+    if (!bucket_order.empty()) j["bucket_order"] = bucket_order;
   }
   return j;
 }
@@ -71,6 +72,7 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
     s.data_by_rank = j.at("data_by_rank").get<std::vector<nlohmann::json>>();
     if (static_cast<int>(s.data_by_rank.size()) != s.world_size)
       fail_at(where, "data_by_rank has {} entries for world_size {}", s.data_by_rank.size(), s.world_size);
+    if (j.contains("bucket_order")) s.bucket_order = j.at("bucket_order").get<std::vector<int64_t>>();
   }
   return s;
 }

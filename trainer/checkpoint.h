@@ -33,6 +33,7 @@ struct TrainerState {
   nlohmann::json data;            // BatchSource::position() (rank 0's)
   int world_size = 1;             // ranks that wrote it
   std::vector<nlohmann::json> data_by_rank;  // every rank's position (world_size > 1)
+  std::vector<int64_t> bucket_order;  // data parallel: the reducer's learnt bucket order (may be empty)
   int consecutive_nonfinite = 0;
   int64_t skipped_steps = 0;
   nlohmann::json config;          // the resolved TrainConfig of the run

@@ -28,6 +28,8 @@ class GradientReducer {
   // Mean over ranks of a scalar (for logging global values).
   virtual double mean(double local) { return local; }
   virtual double max(double local) { return local; }
+  // Element-wise sum over ranks, in place (small tensors: per-parameter gradient norms).
+  virtual void sum_in_place(at::Tensor& t) {}
   // Rank 0's values into every rank's tensors (in place).
   virtual void broadcast_from_root(std::vector<at::Tensor>& tensors) {}
   // Every rank's bytes in rank order (small: RNG states, sampler positions, step statistics).
@@ -35,6 +37,15 @@ class GradientReducer {
   virtual void barrier() {}
   // ZeRO-1: every parameter's value from the rank that owns (updated) it.
   virtual void broadcast_from_owners(const std::vector<NamedParam>& params, const std::vector<int>& owner) {}
+  // ZeRO-2: after finish() this rank holds only the gradients of the parameters it
+  // owns (gradient_owners()[i] == rank(), one entry per parameter); the optimizer must
+  // update exactly those. Not sharded: every rank holds every gradient, owners empty.
+  virtual bool shards_gradients() const { return false; }
+  virtual std::vector<int> gradient_owners() const { return {}; }
+  // The order parameters are grouped into reduction buckets once learnt from a step
+  // (empty before): checkpoints keep it so a resumed run reduces exactly as before.
+  virtual std::vector<int64_t> bucket_order() const { return {}; }
+  virtual void set_bucket_order(const std::vector<int64_t>& order) {}
   // Communication statistics (cumulative): seconds spent waiting for gradient
   // all-reduces after backward (not hidden by it), and buckets started during backward.
   virtual double exposed_seconds() const { return 0; }
@@ -51,9 +62,14 @@ struct ClipResult {
 // torch.nn.utils.clip_grad_norm_ (torch 1.13), op for op: per-gradient L2 norms, the
 // norm of their stack, coef = clamp(max_norm / (total + 1e-6), max=1), every gradient
 // multiplied by it (also when it is 1). max_norm <= 0: only the norm is computed.
-ClipResult clip_grad_norm(const std::vector<NamedParam>& params, double max_norm);
+// With a reducer that shards gradients (ZeRO-2) each rank computes its own
+// parameters' norms and the per-parameter norms are summed over ranks (each is
+// non-zero on its owner only, so the sum is exact): the stack, the total and the
+// coefficient are the bits an unsharded run computes.
+ClipResult clip_grad_norm(const std::vector<NamedParam>& params, double max_norm, GradientReducer* sharded = nullptr);
 
 // Name of the first parameter whose gradient (or value) is not finite, or "".
-std::string first_nonfinite(const std::vector<NamedParam>& params);
+// Sharded gradients: the lowest rank's first finding (a collective: every rank calls it).
+std::string first_nonfinite(const std::vector<NamedParam>& params, GradientReducer* sharded = nullptr);
 
 }  // namespace hallo::trainer

@@ -245,13 +245,16 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
     loss_finite = std::isfinite(report.loss);
   }
   if (observer) observer->on_gradients(*o.trainable);
-  const ClipResult clip = clip_grad_norm(params, o.max_grad_norm);
+  GradientReducer* sharded = o.reducer->shards_gradients() ? o.reducer : nullptr;
+  if (sharded && (!o.owners || !o.owned))
+    fail("optimization step: the gradients are sharded (ZeRO-2) but the step has no parameter owners");
+  const ClipResult clip = clip_grad_norm(params, o.max_grad_norm, sharded);
   report.grad_norm = clip.total_norm;
   report.clip_coef = clip.coef;
   if (!loss_finite || !std::isfinite(clip.total_norm)) {
     report.applied = false;
     report.nonfinite = !loss_finite ? "loss" : "gradients";
-    report.nonfinite_param = first_nonfinite(params);
+    report.nonfinite_param = first_nonfinite(params, sharded);
     o.trainable->zero_grad();
     return report;
   }

@@ -407,9 +407,9 @@ void TrainConfig::validate(const std::string& where) const {
   positive("solver.max_train_steps", s.max_train_steps);
   positive("solver.learning_rate", s.learning_rate);
   positive("solver.max_consecutive_nonfinite", s.max_consecutive_nonfinite);
-  if (s.zero_stage == 2)
-    fail_at(where, "solver.zero_stage 2 (sharded gradients) is not implemented yet; zero_stage 1 shards the optimizer state");
-  if (s.zero_stage != 0 && s.zero_stage != 1) fail_at(where, "solver.zero_stage must be 0 or 1, got {}", s.zero_stage);
+  if (s.zero_stage < 0 || s.zero_stage > 2)
+    fail_at(where, "solver.zero_stage must be 0 (none), 1 (sharded AdamW state) or 2 (and sharded gradients), got {}",
+            s.zero_stage);
   if (s.mixed_precision != "no" && s.mixed_precision != "bf16" && s.mixed_precision != "fp16")
     fail_at(where, "solver.mixed_precision must be no, bf16 or fp16, got '{}'", s.mixed_precision);
   // The step runs its networks under nn::AutocastGuard when this is set, but the trainer

@@ -175,13 +175,21 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
   }
   if (opt.plan_world_size > 1) {
     const int n = opt.plan_world_size;
-    const bool zero = cfg.solver.zero_stage == 1;
-    fmt::print("\nper rank, {} ranks (data parallel{}):\n", n, zero ? ", ZeRO-1" : "");
+    const int zs = cfg.solver.zero_stage;
+    // Gradients produced (measured) when known, else every trainable value.
+    const int64_t gp = act.measured ? act.gradients : g;
+    auto share = [n](int64_t x) { return (x + n - 1) / n; };
+    fmt::print("\nper rank, {} ranks (data parallel{}):\n", n, zs > 0 ? fmt::format(", ZeRO-{}", zs) : "");
     fmt::print("  net + VAE weights     {:8.2f} GiB (every rank)\n", gib(w + vae));
-    fmt::print("  gradients             {:8.2f} GiB (every rank; the all-reduce buckets hold them)\n", gib(g));
-    fmt::print("  AdamW state (m, v)    {:8.2f} GiB{}\n", gib(zero ? (2 * g + n - 1) / n : 2 * g),
-               zero ? fmt::format(" (1/{} of {:.2f} GiB: solver.zero_stage 1)", n, gib(2 * g)) : " (solver.zero_stage 1 divides it by the ranks)");
-    const int64_t per_rank = w + vae + g + (zero ? (2 * g + n - 1) / n : 2 * g);
+    const int64_t grads = zs == 2 ? share(gp) : gp;
+    fmt::print("  gradients             {:8.2f} GiB{}\n", gib(grads),
+               zs == 2 ? fmt::format(" (1/{} of {:.2f} GiB, plus the buckets in flight: solver.zero_stage 2)", n, gib(gp))
+                       : " (every rank, in the reduction buckets; solver.zero_stage 2 divides it by the ranks)");
+    const int64_t adam = zs >= 1 ? share(2 * gp) : 2 * gp;
+    fmt::print("  AdamW state (m, v)    {:8.2f} GiB{}\n", gib(adam),
+               zs >= 1 ? fmt::format(" (1/{} of {:.2f} GiB: solver.zero_stage {})", n, gib(2 * gp), zs)
+                       : " (solver.zero_stage 1 divides it by the ranks)");
+    const int64_t per_rank = w + vae + grads + adam;
     if (act.measured)
       fmt::print("  activations           {:8.2f} GiB (data.train_bs per rank, as above)\n  expected peak         {:8.2f} GiB "
                  "per rank (at most)\n",
@@ -234,7 +242,8 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
 
   apply_quirks(m.net, settings.quirks, cfg.data.n_motion_frames);
   trainable = std::make_unique<TrainableSet>(TrainableSet::select(m.net, cfg.stage, cfg.trainable_para, cfg.trainable_selection()));
-  reducer = opt.make_reducer ? opt.make_reducer(trainable->params()) : std::make_unique<LocalReducer>();
+  reducer = opt.make_reducer ? opt.make_reducer(trainable->params(), cfg.solver.zero_stage == 2)
+                             : std::make_unique<LocalReducer>();
   if (reducer->world_size() != opt.world_size || reducer->rank() != opt.rank)
     fail("trainer: the reducer is rank {} of {}, the options say {} of {}", reducer->rank(), reducer->world_size(),
          opt.rank, opt.world_size);
@@ -250,8 +259,12 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
       nn::CheckpointPolicy{cfg.solver.gradient_checkpointing, settings.quirks.reentrant_checkpoint_grads,
                            cfg.solver.checkpoint_keep_blocks});
 
-  if (cfg.solver.zero_stage == 1 && reducer->world_size() > 1) {
-    owners = zero_owners(trainable->params(), reducer->world_size());
+  if (cfg.solver.zero_stage >= 1 && reducer->world_size() > 1) {
+    // ZeRO-2: a rank updates the parameters whose gradient bucket it receives.
+    owners = reducer->shards_gradients() ? reducer->gradient_owners() : zero_owners(trainable->params(), reducer->world_size());
+    if (owners.size() != trainable->params().size())
+      fail("trainer: solver.zero_stage {} with a reducer that gives {} owners for {} parameters", cfg.solver.zero_stage,
+           owners.size(), trainable->params().size());
     for (int o : owners) owned.push_back(o == reducer->rank());
   }
   optimizer = std::make_unique<AdamW>(AdamWOptions{cfg.solver.adam_beta1, cfg.solver.adam_beta2,
@@ -269,6 +282,9 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   }
   rng = std::make_unique<StepRng>(cfg.seed, reducer->rank());
   if (resume_from) {
+    // The buckets the saved run reduced in (another world size: still valid, per parameter).
+    if (reducer->world_size() > 1 && state.bucket_order.size() == trainable->params().size())
+      reducer->set_bucket_order(state.bucket_order);
     restore_optimizer(*resume_from, trainable->params(), *optimizer, owned.empty() ? nullptr : &owned);
     const int saved_world = state.world_size;
     if (saved_world == reducer->world_size()) {
@@ -463,6 +479,7 @@ fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
   CheckpointWrite w;
   state.world_size = reducer->world_size();
   state.data_by_rank.clear();
+  state.bucket_order = reducer->bucket_order();
   if (reducer->world_size() > 1) {
     // Every rank's generator states and sampler position travel to rank 0, which writes.
     const at::Tensor cpu = at::detail::getDefaultCPUGenerator().get_state();

@@ -29,9 +29,10 @@ struct TrainOptions {
   std::filesystem::path wav2vec2; // the wav2vec2 the shards were made with, linked into model folders
   // Multi-process data parallel (trainer/dist/): this process's rank, and the reducer
   // for the trainable parameters (null: one process, LocalReducer). Rank 0 writes the
-  // run folder, logs and checkpoints; every rank trains.
+  // run folder, logs and checkpoints; every rank trains. make_reducer's flag asks for
+  // sharded gradients (solver.zero_stage 2).
   int rank = 0, world_size = 1;
-  std::function<std::unique_ptr<GradientReducer>(const std::vector<NamedParam>&)> make_reducer;
+  std::function<std::unique_ptr<GradientReducer>(const std::vector<NamedParam>&, bool shard_gradients)> make_reducer;
 };
 
 struct TrainResult {

@@ -36,8 +36,11 @@ for i in $(seq "$REPEATS"); do
   # Small buckets: the tiny net's ~5 MB of trainable gradients fill one 25 MiB bucket,
   # which can only start after backward; 0.5 MiB buckets start while it runs.
   "$HALLO" --threads 1 "${COMMON[@]}" --nproc 2 --bucket-mb 0.5 --out "$W/small$i" >/dev/null 2>&1
+  # ZeRO-2: each bucket's segments reduced to their owners only.
+  "$HALLO" --threads 1 "${COMMON[@]}" --nproc 2 --bucket-mb 0.5 --set solver.zero_stage=2 --out "$W/zero$i" >/dev/null 2>&1
   read -r s1 _ t1 _ <<<"$(summary "$W/one$i")"
   read -r s2 wait t2 early <<<"$(summary "$W/two$i")"
   read -r s3 wait3 t3 early3 <<<"$(summary "$W/small$i")"
-  echo "repeat $i: 1x2 threads $s1 samples/s ($t1 s/step) | 2 ranks x 1 thread $s2 samples/s ($t2 s/step), all-reduce wait $wait s/step, buckets started in backward $early | ratio $(python3 -c "print(f'{$s2/$s1:.2f}x')") | 0.5 MiB buckets: $s3 samples/s, wait $wait3 s/step, started in backward $early3"
+  read -r s4 wait4 t4 early4 <<<"$(summary "$W/zero$i")"
+  echo "repeat $i: 1x2 threads $s1 samples/s ($t1 s/step) | 2 ranks x 1 thread $s2 samples/s ($t2 s/step), all-reduce wait $wait s/step, buckets started in backward $early | ratio $(python3 -c "print(f'{$s2/$s1:.2f}x')") | 0.5 MiB buckets: $s3 samples/s, wait $wait3 s/step, started in backward $early3 | ZeRO-2, 0.5 MiB: $s4 samples/s, wait $wait4 s/step, started in backward $early4"
 done

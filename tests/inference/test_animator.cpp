@@ -139,7 +139,9 @@ TEST(ShuffleAudioBlocks, PermutesWholeBlocksOfTheSpokenFramesOnly) {
   // Blocks stay contiguous: each run starts at a multiple of 5 and counts up.
   int moved = 0;
   for (int64_t r = 0; r < 23; ++r) {
-    if (r > 0 && rows[r] != rows[r - 1] + 1) EXPECT_EQ(rows[r] % 5, 0) << r;
+    if (r > 0 && rows[r] != rows[r - 1] + 1) {
+      EXPECT_EQ(rows[r] % 5, 0) << r;
+    }
     moved += rows[r] != r;
   }
   EXPECT_GT(moved, 0);

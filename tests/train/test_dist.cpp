@@ -3,6 +3,7 @@
 // environment is read as torchrun sets it; a rank that dies makes the other fail
 // quickly with a message instead of hanging.
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,9 +61,10 @@ MicroBatch slice(const MicroBatch& m, int64_t lo, int64_t n) {
   return s;
 }
 
-// `steps` optimisation steps on `mb`; returns the trainable weights.
-std::vector<NamedParam> train(const MicroBatch& mb, int steps, bool zero,
-                              const std::function<std::unique_ptr<GradientReducer>(const std::vector<NamedParam>&)>& make) {
+// `steps` optimisation steps on `mb` with solver.zero_stage `zero`; returns the trainable weights.
+std::vector<NamedParam> train(const MicroBatch& mb, int steps, int zero,
+                              const std::function<std::unique_ptr<GradientReducer>(const std::vector<NamedParam>&, bool)>& make,
+                              GradientObserver* observer = nullptr) {
   TrainConfig cfg = tiny();
   ModelBundle b = build_models(cfg, tiny_shape(), /*need_vae=*/true);
   StepModels m;
@@ -76,17 +78,17 @@ std::vector<NamedParam> train(const MicroBatch& mb, int steps, bool zero,
   m.net->reference_unet->eval();
   AdamW opt({});
   LocalReducer local;
-  std::unique_ptr<GradientReducer> dp = make ? make(trainable.params()) : nullptr;
+  std::unique_ptr<GradientReducer> dp = make ? make(trainable.params(), zero == 2) : nullptr;
   Optimization o{&trainable, &opt, dp ? dp.get() : &local, 1.0};
   std::vector<int> owners;
   std::vector<bool> owned;
-  if (zero) {
-    owners = zero_owners(trainable.params(), dp->world_size());
+  if (zero > 0) {
+    owners = zero == 2 ? dp->gradient_owners() : zero_owners(trainable.params(), dp->world_size());
     for (int r : owners) owned.push_back(r == dp->rank());
     o.owners = &owners;
     o.owned = &owned;
   }
-  for (int i = 0; i < steps; ++i) optimization_step(m, settings, o, {mb}, 1e-3);
+  for (int i = 0; i < steps; ++i) optimization_step(m, settings, o, {mb}, 1e-3, observer);
   std::vector<NamedParam> out;
   for (const auto& p : trainable.params()) out.push_back({p.name, p.param.detach().clone()});
   return out;
@@ -138,32 +140,97 @@ TEST(DataParallelChild, Rank) {
   if (!out) GTEST_SKIP() << "runs as a rank of DataParallel.TwoRanksAtBatchBEqualOneProcessAtBatch2B";
   const DistEnv env = dist_env_from_environment();
   auto comm = Comm::connect(env, std::chrono::seconds(60));
-  int64_t buckets = 0;
-  const bool zero = std::getenv("HALLO_DIST_TEST_ZERO") != nullptr;
-  const auto w = train(slice(full_batch(), env.rank * kB / 2, kB / 2), 3, zero, [&](const std::vector<NamedParam>& p) {
-    // Small buckets: several collectives launched while backward runs.
-    auto r = std::make_unique<C10dReducer>(comm, p, int64_t{64} << 10);
-    buckets = static_cast<int64_t>(r->buckets());
-    return r;
-  });
+  const int zero = std::getenv("HALLO_DIST_TEST_ZERO") ? std::atoi(std::getenv("HALLO_DIST_TEST_ZERO")) : 0;
+  // What this rank holds once the gradients are final (before clipping), last step.
+  struct Held : GradientObserver {
+    std::vector<int> owners;
+    int rank = 0;
+    int64_t bytes = 0, all = 0, buckets = 0, peak = 0;
+    double early = 0;
+    bool only_owned = true;
+    const C10dReducer* reducer = nullptr;  // alive during the steps only
+    void on_gradients(const TrainableSet& t) override {
+      buckets = static_cast<int64_t>(reducer->buckets());
+      peak = reducer->peak_bucket_bytes();
+      early = reducer->launched_during_backward();
+      bytes = all = 0;
+      for (size_t i = 0; i < t.params().size(); ++i) {
+        const at::Tensor& p = t.params()[i].param;
+        all += p.numel() * 4;
+        if (!p.grad().defined()) continue;
+        bytes += p.numel() * 4;
+        if (!owners.empty() && owners[i] != rank) only_owned = false;
+      }
+    }
+  } held;
+  held.rank = env.rank;
+  const auto w = train(
+      slice(full_batch(), env.rank * kB / 2, kB / 2), 3, zero,
+      [&](const std::vector<NamedParam>& p, bool shard) {
+        // Small buckets: several collectives launched while backward runs.
+        auto r = std::make_unique<C10dReducer>(comm, p, int64_t{64} << 10, shard);
+        held.reducer = r.get();
+        held.owners = r->gradient_owners();
+        return r;
+      },
+      &held);
   std::vector<io::TensorRecord> recs;
   for (const auto& p : w) recs.push_back(io::from_tensor(p.name, p.param));
-  io::write_safetensors(fs::path(out) / ((zero ? "zero_rank" : "rank") + std::to_string(env.rank) + ".safetensors"),
-                        recs, {{"buckets", std::to_string(buckets)}});
+  const std::string prefix = zero == 0 ? "rank" : fmt::format("zero{}_rank", zero);
+  io::write_safetensors(fs::path(out) / (prefix + std::to_string(env.rank) + ".safetensors"), recs,
+                        {{"buckets", std::to_string(held.buckets)},
+                         {"held", std::to_string(held.bytes)},
+                         {"all", std::to_string(held.all)},
+                         {"only_owned", held.only_owned ? "1" : "0"},
+                         {"peak_bucket_bytes", std::to_string(held.peak)},
+                         {"launched_during_backward", std::to_string(held.early)}});
 }
 
-// Runs DataParallelChild.Rank on 2 ranks; false when a rank failed.
-bool run_two_ranks(const fs::path& out, bool zero) {
+// One rank of DataParallel.LateAndUnusedGradients: three parameters, each its own
+// bucket (4-byte cap), plain losses. Step 1 uses only w0, so the reducer learns that
+// w1 and w2 get no gradient: in step 2 their buckets leave right after w0's, and w2's
+// gradient, from a second backward after w0's, is late; w1 gets none anywhere.
+TEST(DataParallelChild, LateRank) {
+  const char* out = std::getenv("HALLO_DIST_TEST_LATE_OUT");
+  if (!out) GTEST_SKIP() << "runs as a rank of DataParallel.LateAndUnusedGradients";
+  const DistEnv env = dist_env_from_environment();
+  auto comm = Comm::connect(env, std::chrono::seconds(60));
+  const bool shard = std::getenv("HALLO_DIST_TEST_ZERO") != nullptr;
+  std::vector<NamedParam> ps;
+  for (int64_t n : {3, 5, 2}) ps.push_back({"w" + std::to_string(ps.size()), at::ones({n}).requires_grad_()});
+  C10dReducer r(comm, ps, 4, shard);
+  const double k = env.rank + 1;
+  const at::Tensor x = at::arange(3, at::kFloat) * k;
+  r.begin_backward(true);
+  (ps[0].param * x).sum().backward();
+  r.finish();
+  for (auto& p : ps) p.param.mutable_grad() = at::Tensor();
+  r.begin_backward(true);
+  ((ps[0].param * x).sum() * 2).backward();
+  (ps[2].param * k).sum().backward();
+  r.finish();
+  std::vector<io::TensorRecord> recs;
+  for (const auto& p : ps)
+    if (p.param.grad().defined()) recs.push_back(io::from_tensor(p.name, p.param.grad()));
+  std::string owners;
+  for (int o : r.gradient_owners()) owners += std::to_string(o);
+  io::write_safetensors(fs::path(out) / ((shard ? "zero_rank" : "rank") + std::to_string(env.rank) + ".safetensors"), recs,
+                        {{"late_steps", std::to_string(r.late_steps())}, {"owners", owners}});
+}
+
+// Runs DataParallelChild.Rank (or `child`) on 2 ranks; false when a rank failed.
+bool run_two_ranks(const fs::path& out, int zero, const char* child = "Rank") {
   const int port = free_port();
   std::vector<pid_t> pids;
   for (int rank = 0; rank < 2; ++rank) {
     const pid_t pid = fork();
     if (pid == 0) {
       set_env(rank, 2, port);
-      setenv("HALLO_DIST_TEST_OUT", out.c_str(), 1);
+      setenv(std::string(child) == "Rank" ? "HALLO_DIST_TEST_OUT" : "HALLO_DIST_TEST_LATE_OUT", out.c_str(), 1);
       setenv("HALLO_THREADS", "1", 1);
-      if (zero) setenv("HALLO_DIST_TEST_ZERO", "1", 1);
-      execl("/proc/self/exe", "hallo_dist_tests", "--gtest_filter=DataParallelChild.Rank", nullptr);
+      if (zero > 0) setenv("HALLO_DIST_TEST_ZERO", std::to_string(zero).c_str(), 1);
+      const std::string filter = std::string("--gtest_filter=DataParallelChild.") + child;
+      execl("/proc/self/exe", "hallo_dist_tests", filter.c_str(), nullptr);
       _exit(127);
     }
     pids.push_back(pid);
@@ -179,9 +246,9 @@ bool run_two_ranks(const fs::path& out, bool zero) {
 
 TEST(DataParallel, TwoRanksAtBatchBEqualOneProcessAtBatch2B) {
   test::TempDir dir("hallo_dist");
-  ASSERT_TRUE(run_two_ranks(dir.path(), false)) << "a rank failed";
+  ASSERT_TRUE(run_two_ranks(dir.path(), 0)) << "a rank failed";
   const int steps = 3;
-  const auto single = train(full_batch(), steps, false, nullptr);
+  const auto single = train(full_batch(), steps, 0, nullptr);
   const io::StateDict r0 = io::StateDict::open(dir.path() / "rank0.safetensors");
   const io::StateDict r1 = io::StateDict::open(dir.path() / "rank1.safetensors");
   EXPECT_GT(std::stoi(r0.weights().metadata.at("buckets")), 3);
@@ -211,13 +278,67 @@ TEST(DataParallel, TwoRanksAtBatchBEqualOneProcessAtBatch2B) {
 
 TEST(DataParallel, ZeroShardedOptimizerEqualsUnsharded) {
   test::TempDir dir("hallo_zero");
-  ASSERT_TRUE(run_two_ranks(dir.path(), false));
-  ASSERT_TRUE(run_two_ranks(dir.path(), true));
+  ASSERT_TRUE(run_two_ranks(dir.path(), 0));
+  ASSERT_TRUE(run_two_ranks(dir.path(), 1));
   const io::StateDict a = io::StateDict::open(dir.path() / "rank0.safetensors");
-  for (const char* f : {"zero_rank0.safetensors", "zero_rank1.safetensors"}) {
+  for (const char* f : {"zero1_rank0.safetensors", "zero1_rank1.safetensors"}) {
     const io::StateDict z = io::StateDict::open(dir.path() / f);
     for (const auto& name : a.keys())  // each owner updates, then broadcasts: the same bits
       EXPECT_TRUE(at::equal(a.tensor(name), z.tensor(name))) << f << " " << name;
+  }
+}
+
+// ZeRO-2: each gradient bucket is reduced to its owner only; the per-parameter norms
+// are summed over ranks, so clipping and the update are the unsharded bits, while a
+// rank holds about half the gradients and frees the other half as soon as sent.
+TEST(DataParallel, ZeroShardedGradientsEqualUnshardedAndHoldHalf) {
+  test::TempDir dir("hallo_zero2");
+  ASSERT_TRUE(run_two_ranks(dir.path(), 0));
+  ASSERT_TRUE(run_two_ranks(dir.path(), 2));
+  const io::StateDict a = io::StateDict::open(dir.path() / "rank0.safetensors");
+  auto meta = [](const io::StateDict& d, const char* k) { return std::stoll(d.weights().metadata.at(k)); };
+  const int64_t unsharded_held = meta(a, "held"), unsharded_peak = meta(a, "peak_bucket_bytes");
+  EXPECT_GT(unsharded_held, meta(a, "all") / 2);  // most parameters get a gradient
+  int64_t held_sum = 0;
+  for (const char* f : {"zero2_rank0.safetensors", "zero2_rank1.safetensors"}) {
+    const io::StateDict z = io::StateDict::open(dir.path() / f);
+    for (const auto& name : a.keys())
+      EXPECT_TRUE(at::equal(a.tensor(name), z.tensor(name))) << f << " " << name;
+    EXPECT_EQ(meta(z, "only_owned"), 1) << f << " holds a gradient of a parameter another rank owns";
+    const int64_t held = meta(z, "held"), peak = meta(z, "peak_bucket_bytes");
+    std::printf("%s: %lld buckets (unsharded %lld), holds %.1f%% of the unsharded gradients, bucket peak %.1f%% of unsharded\n", f, meta(z, "buckets"), meta(a, "buckets"),
+                100.0 * held / unsharded_held, 100.0 * peak / unsharded_peak);
+    EXPECT_GT(held, unsharded_held / 5) << f;  // both ranks own a real share
+    EXPECT_LT(held, unsharded_held * 4 / 5) << f;
+    // Own half + at most 2 buckets of others' segments in flight (+ one parameter
+    // larger than a bucket).
+    EXPECT_LT(peak, unsharded_peak * 7 / 10) << f << ": other ranks' segments are freed once reduced";
+    held_sum += held;
+  }
+  EXPECT_EQ(held_sum, unsharded_held);  // every gradient has exactly one holder
+  // After the first step the buckets follow the order gradients arrive in: over 3
+  // steps, most leave during backward (without learning it was none of them: the
+  // audio projection, first in reverse parameter order, gets its gradient last).
+  EXPECT_GT(std::stod(a.weights().metadata.at("launched_during_backward")), 0.5);
+}
+
+TEST(DataParallel, LateAndUnusedGradients) {
+  test::TempDir dir("hallo_late");
+  for (int zero : {0, 2}) {
+    ASSERT_TRUE(run_two_ranks(dir.path(), zero, "LateRank")) << "zero " << zero;
+    for (int rank = 0; rank < 2; ++rank) {
+      const io::StateDict d =
+          io::StateDict::open(dir.path() / ((zero ? "zero_rank" : "rank") + std::to_string(rank) + ".safetensors"));
+      EXPECT_EQ(d.weights().metadata.at("late_steps"), "1");  // w2, in step 2
+      const std::string owners = d.weights().metadata.at("owners");
+      auto holds = [&](int i) { return zero == 0 || owners.at(static_cast<size_t>(i)) - '0' == rank; };
+      // Means over ranks (k = 1, 2): w0 2 * arange(3) * 1.5, w1 none anywhere, w2 1.5.
+      EXPECT_EQ(d.contains("w0"), holds(0)) << zero << " " << rank;
+      if (d.contains("w0")) EXPECT_TRUE(at::allclose(d.tensor("w0"), at::arange(3, at::kFloat) * 3.0));
+      EXPECT_FALSE(d.contains("w1"));
+      EXPECT_EQ(d.contains("w2"), holds(2)) << zero << " " << rank;
+      if (d.contains("w2")) EXPECT_TRUE(at::allclose(d.tensor("w2"), at::full({2}, 1.5)));
+    }
   }
 }
 

@@ -109,8 +109,8 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
 #ifdef HALLO_HAVE_DIST
     if (comm) {
       const auto bucket = static_cast<int64_t>(o->bucket_mb * 1024 * 1024);
-      to.make_reducer = [comm, bucket](const std::vector<trainer::NamedParam>& params) {
-        return std::make_unique<trainer::dist::C10dReducer>(comm, params, bucket);
+      to.make_reducer = [comm, bucket](const std::vector<trainer::NamedParam>& params, bool shard_gradients) {
+        return std::make_unique<trainer::dist::C10dReducer>(comm, params, bucket, shard_gradients);
       };
     }
 #endif

@@ -178,6 +178,31 @@ Comm::Pending Comm::allreduce_sum_async(at::Tensor flat, const std::string& what
   return p;
 }
 
+Comm::Pending Comm::reduce_sum_async(at::Tensor flat, int root, const std::string& what) {
+  Pending p;
+  p.impl_ = std::make_shared<Pending::Impl>();
+  p.impl_->what = what;
+  p.impl_->rank = rank_;
+  p.impl_->timeout = timeout_;
+  c10d::ReduceOptions o;
+  o.rootRank = root;
+  o.timeout = timeout_;
+  std::vector<at::Tensor> one{std::move(flat)};
+  try {
+    p.impl_->work = impl_->pg->reduce(one, o);
+  } catch (const std::exception& e) {
+    collective_failed(rank_, what, e);
+  }
+  return p;
+}
+
+bool Comm::Pending::done() {
+  if (!impl_ || !impl_->work) return true;
+  if (!impl_->work->isCompleted()) return false;
+  wait();
+  return true;
+}
+
 void Comm::Pending::wait() {
   if (!impl_ || !impl_->work) return;
   wait_work(impl_->work, impl_->rank, impl_->what, impl_->timeout);

@@ -43,12 +43,17 @@ class Comm {
   class Pending {
    public:
     void wait();
+    // Non-blocking: true once the collective has finished (throws as wait() when it failed).
+    bool done();
    private:
     friend class Comm;
     struct Impl;
     std::shared_ptr<Impl> impl_;
   };
   Pending allreduce_sum_async(at::Tensor flat, const std::string& what);
+  // Asynchronous reduce (sum) of one contiguous tensor into `root`'s copy (ZeRO-2:
+  // each gradient bucket goes to its owner only). Other ranks' tensors are scratch.
+  Pending reduce_sum_async(at::Tensor flat, int root, const std::string& what);
 
  private:
   struct Impl;
