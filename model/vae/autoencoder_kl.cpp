@@ -143,7 +143,18 @@ DiagonalGaussian AutoencoderKLImpl::encode(const at::Tensor& image) {
   return DiagonalGaussian{parts[0], at::clamp(parts[1], -30.0, 20.0)};
 }
 
-at::Tensor AutoencoderKLImpl::decode(const at::Tensor& z) { return decoder->forward(post_quant_conv->forward(z)); }
+at::Tensor AutoencoderKLImpl::decode(const at::Tensor& z) {
+  if (decoder_released_) fail("VAE decode: this VAE's decoder was released (a training run that only encodes)");
+  return decoder->forward(post_quant_conv->forward(z));
+}
+
+void AutoencoderKLImpl::release_decoder() {
+  for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(decoder.get()), static_cast<torch::nn::Module*>(post_quant_conv.get())}) {
+    for (auto& p : m->parameters()) p.set_data(at::empty({0}, p.options()));
+    for (auto& b : m->buffers()) b.set_data(at::empty({0}, b.options()));
+  }
+  decoder_released_ = true;
+}
 
 std::string vae_translate_legacy_key(const std::string& key) {
   static const std::array<std::pair<const char*, const char*>, 4> kTable{{

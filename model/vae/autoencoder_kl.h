@@ -82,12 +82,17 @@ class AutoencoderKLImpl : public torch::nn::Module {
   // z (unscaled latents): [B, 4, h, w] -> image [B, 3, 8h, 8w] in about [-1, 1]
   at::Tensor decode(const at::Tensor& z);
   const VaeConfig& config() const { return cfg_; }
+  // Frees the decoder's weights (decoder, post_quant_conv) for a run that only encodes
+  // (training without validation: ~60 % of the VAE); decode() then fails clearly.
+  void release_decoder();
+  bool has_decoder() const { return !decoder_released_; }
 
   VaeCoder encoder{nullptr}, decoder{nullptr};
   torch::nn::Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
 
  private:
   VaeConfig cfg_;
+  bool decoder_released_ = false;
 };
 TORCH_MODULE(AutoencoderKL);
 

@@ -210,8 +210,20 @@ TEST(DataParallelChild, LateRank) {
   (ps[2].param * k).sum().backward();
   r.finish();
   std::vector<io::TensorRecord> recs;
-  for (const auto& p : ps)
-    if (p.param.grad().defined()) recs.push_back(io::from_tensor(p.name, p.param.grad()));
+  auto keep = [&](const char* step) {
+    for (auto& p : ps) {
+      if (p.param.grad().defined()) recs.push_back(io::from_tensor(step + p.name, p.param.grad().clone()));
+      p.param.mutable_grad() = at::Tensor();
+    }
+  };
+  keep("s2.");
+  // Step 3, two micro-steps: w1 only in the first (no communication), w0 in the second.
+  r.begin_backward(false);
+  (ps[1].param * k).sum().backward();
+  r.begin_backward(true);
+  (ps[0].param * x).sum().backward();
+  r.finish();
+  keep("s3.");
   std::string owners;
   for (int o : r.gradient_owners()) owners += std::to_string(o);
   io::write_safetensors(fs::path(out) / ((shard ? "zero_rank" : "rank") + std::to_string(env.rank) + ".safetensors"), recs,
@@ -332,12 +344,26 @@ TEST(DataParallel, LateAndUnusedGradients) {
       EXPECT_EQ(d.weights().metadata.at("late_steps"), "1");  // w2, in step 2
       const std::string owners = d.weights().metadata.at("owners");
       auto holds = [&](int i) { return zero == 0 || owners.at(static_cast<size_t>(i)) - '0' == rank; };
-      // Means over ranks (k = 1, 2): w0 2 * arange(3) * 1.5, w1 none anywhere, w2 1.5.
-      EXPECT_EQ(d.contains("w0"), holds(0)) << zero << " " << rank;
-      if (d.contains("w0")) EXPECT_TRUE(at::allclose(d.tensor("w0"), at::arange(3, at::kFloat) * 3.0));
-      EXPECT_FALSE(d.contains("w1"));
-      EXPECT_EQ(d.contains("w2"), holds(2)) << zero << " " << rank;
-      if (d.contains("w2")) EXPECT_TRUE(at::allclose(d.tensor("w2"), at::full({2}, 1.5)));
+      // Means over ranks (k = 1, 2). Step 2: w0 2 * arange(3) * 1.5, w1 none anywhere, w2 1.5.
+      EXPECT_EQ(d.contains("s2.w0"), holds(0)) << zero << " " << rank;
+      if (d.contains("s2.w0")) {
+        EXPECT_TRUE(at::allclose(d.tensor("s2.w0"), at::arange(3, at::kFloat) * 3.0));
+      }
+      EXPECT_FALSE(d.contains("s2.w1"));
+      EXPECT_EQ(d.contains("s2.w2"), holds(2)) << zero << " " << rank;
+      if (d.contains("s2.w2")) {
+        EXPECT_TRUE(at::allclose(d.tensor("s2.w2"), at::full({2}, 1.5)));
+      }
+      // Step 3 (accumulation): w0 arange(3) * 1.5, w1 1.5 from the first micro-step, w2 none.
+      EXPECT_EQ(d.contains("s3.w0"), holds(0)) << zero << " " << rank;
+      if (d.contains("s3.w0")) {
+        EXPECT_TRUE(at::allclose(d.tensor("s3.w0"), at::arange(3, at::kFloat) * 1.5));
+      }
+      EXPECT_EQ(d.contains("s3.w1"), holds(1)) << zero << " " << rank;
+      if (d.contains("s3.w1")) {
+        EXPECT_TRUE(at::allclose(d.tensor("s3.w1"), at::full({5}, 1.5)));
+      }
+      EXPECT_FALSE(d.contains("s3.w2"));
     }
   }
 }

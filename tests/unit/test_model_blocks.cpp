@@ -317,6 +317,31 @@ TEST(Goldens, VaeLegacyAttentionNamesLoadTheSameWeights) {
   EXPECT_EQ(model::vae_translate_legacy_key("encoder.down_blocks.0.resnets.0.conv1.weight"), "encoder.down_blocks.0.resnets.0.conv1.weight");
 }
 
+TEST(Vae, ReleasedDecoderFreesItsWeightsAndKeepsTheEncoder) {
+  model::VaeConfig cfg = model::VaeConfig::from_json(
+      {{"block_out_channels", {8, 16}}, {"norm_num_groups", 4}, {"layers_per_block", 1}}, "test");
+  torch::manual_seed(3);
+  model::AutoencoderKL vae(cfg);
+  vae->eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor x = at::rand({1, 3, 16, 16}) * 2 - 1;
+  const auto before = vae->encode(x);
+  int64_t decoder_values = 0, all = 0;
+  for (const auto& p : vae->decoder->parameters()) decoder_values += p.numel();
+  for (const auto& p : vae->parameters()) all += p.numel();
+  ASSERT_GT(decoder_values, all / 3);
+  const int64_t post_quant = vae->post_quant_conv->weight.numel() + vae->post_quant_conv->bias.numel();
+  vae->release_decoder();
+  EXPECT_FALSE(vae->has_decoder());
+  int64_t left = 0;
+  for (const auto& p : vae->parameters()) left += p.numel();
+  EXPECT_EQ(left, all - decoder_values - post_quant);
+  const auto after = vae->encode(x);
+  EXPECT_TRUE(at::equal(before.mean, after.mean));
+  EXPECT_TRUE(at::equal(before.logvar, after.logvar));
+  expect_error([&] { vae->decode(after.mean); }, {"decoder was released"});
+}
+
 TEST(Vae, PosteriorSampleUsesMeanAndStd) {
   model::DiagonalGaussian g{at::full({1, 4, 2, 2}, 3.0), at::full({1, 4, 2, 2}, std::log(4.0))};
   EXPECT_NEAR(g.std().mean().item<double>(), 2.0, 1e-6);
