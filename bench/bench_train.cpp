@@ -147,13 +147,7 @@ double run_case(const Case& c, std::vector<double>* times) {
   DataShape shape;
   shape.audio_layers = c.tiny ? 4 : 12;
   shape.audio_dim = c.tiny ? 32 : 768;
-  const bool inventory = std::getenv("HALLO_BENCH_INVENTORY") != nullptr;
-  auto live = [&](const char* where) {
-    if (inventory) std::fprintf(stderr, "  inventory: allocator live %.3f GiB %s\n", cpu_memory_stats().live / double(1 << 30), where);
-  };
-  live("before the networks");
   ModelBundle bundle = build_models(cfg, shape, /*need_vae=*/!c.stored_latents);
-  live("after build_models");
   StepModels m;
   m.net = bundle.net;
   if (!c.stored_latents) m.vae = bundle.vae;
@@ -161,9 +155,7 @@ double run_case(const Case& c, std::vector<double>* times) {
   m.schedule = sched::NoiseSchedule(cfg.train_scheduler());
   const StepSettings settings = step_settings(cfg);
   apply_quirks(m.net, settings.quirks, c.motion);
-  live("after apply_quirks");
   TrainableSet trainable = TrainableSet::select(m.net, 2, cfg.trainable_para);
-  live("after selecting the trainable set");
   m.net->train();
   m.net->reference_unet->eval();
   m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false, cfg.solver.checkpoint_keep_blocks});
@@ -173,27 +165,18 @@ double run_case(const Case& c, std::vector<double>* times) {
   LocalReducer reducer;
   Optimization o{&trainable, &opt, &reducer, 1.0};
   const TrainBatch b = batch_for(c, cfg, shape);
-  if (inventory) {
-    int64_t pb = 0, bb = 0;
-    for (const auto& p : m.net->parameters()) pb += p.numel() * p.element_size();
-    for (const auto& x : m.net->buffers()) bb += x.numel() * x.element_size();
-    std::fprintf(stderr, "  inventory: parameters %.3f GiB, buffers %.3f GiB, allocator live %.3f GiB\n", pb / double(1 << 30),
-                 bb / double(1 << 30), cpu_memory_stats().live / double(1 << 30));
-    std::map<const void*, int64_t> storages;
-    int64_t shown = 0;
-    for (const auto& x : m.net->named_parameters()) {
-      const auto& t = x.value();
-      storages[t.storage().data()] = static_cast<int64_t>(t.storage().nbytes());
-      if (static_cast<int64_t>(t.storage().nbytes()) > t.numel() * t.element_size() && shown++ < 10)
-        std::fprintf(stderr, "    parameter %s: %lld bytes of a %lld-byte storage\n", x.key().c_str(),
-                     static_cast<long long>(t.numel() * t.element_size()), static_cast<long long>(t.storage().nbytes()));
-    }
-    int64_t sb = 0;
-    for (const auto& [k, v] : storages) sb += v;
-    std::fprintf(stderr, "  inventory: parameter storages %.3f GiB (%zu)\n", sb / double(1 << 30), storages.size());
-    for (const auto& x : m.net->named_buffers())
-      if (x.value().numel() * x.value().element_size() > (int64_t{4} << 20))
-        std::fprintf(stderr, "    buffer %s %.1f MiB\n", x.key().c_str(), x.value().numel() * x.value().element_size() / 1048576.0);
+  {
+    // Everything live should be the net's parameters, the VAE's when the step encodes, and
+    // the batch (MBs): more is something kept alive that the step does not need.
+    int64_t params = 0, buffers = 0;
+    for (const auto& p : m.net->parameters()) params += p.numel() * p.element_size();
+    for (const auto& x : m.net->buffers()) buffers += x.numel() * x.element_size();
+    if (m.vae)
+      for (const auto& p : m.vae->parameters()) params += p.numel() * p.element_size();
+    const CpuMemoryStats mem = cpu_memory_stats();
+    if (mem.tracked)
+      std::fprintf(stderr, "  %s set up: parameters %.3f GiB, buffers %.3f GiB, tensors live %.3f GiB\n", c.name.c_str(),
+                   params / double(1 << 30), buffers / double(1 << 30), mem.live / double(1 << 30));
   }
   StepRng rng(1, 0);
   DrawShape ds;

@@ -2,43 +2,45 @@
 
 #include <ATen/ATen.h>
 
+#include <cstring>
+
 namespace hallo::trainer {
 
 namespace {
 
-// Per-parameter L2 norms of the gradients, in parameter order.
-std::vector<at::Tensor> local_norms(const std::vector<NamedParam>& params) {
-  std::vector<at::Tensor> norms;
-  for (const auto& p : params)
-    if (p.param.grad().defined()) norms.push_back(at::norm(p.param.grad(), 2));
-  return norms;
-}
-
-// ZeRO-2: every rank's owned norms, in parameter order, as if one rank held them all.
-std::vector<at::Tensor> global_norms(const std::vector<NamedParam>& params, GradientReducer& r) {
-  const int64_t n = static_cast<int64_t>(params.size());
-  at::Tensor t = at::zeros({2, n}, at::kFloat);  // [norm; has a gradient]
-  for (int64_t i = 0; i < n; ++i) {
-    const at::Tensor& g = params[static_cast<size_t>(i)].param.grad();
+// The L2 norm of each gradient, in parameter order, of the parameters that have one
+// (one float each, the value torch's per-gradient norm gives). Sharded (ZeRO-2): each
+// rank has its owned ones, and [norm; has one] per parameter is summed over ranks
+// (non-zero on the owner only, so the sum is exact).
+std::vector<float> gradient_norms(const std::vector<NamedParam>& params, GradientReducer* sharded) {
+  const size_t n = params.size();
+  std::vector<float> v(2 * n, 0.f);  // [norm of each; 1 where it has a gradient]
+  for (size_t i = 0; i < n; ++i) {
+    const at::Tensor& g = params[i].param.grad();
     if (!g.defined()) continue;
-    t[0][i].copy_(at::norm(g, 2));
-    t[1][i].fill_(1);
+    v[i] = at::norm(g, 2).item<float>();
+    v[n + i] = 1.f;
   }
-  r.sum_in_place(t);
-  std::vector<at::Tensor> norms;
-  for (int64_t i = 0; i < n; ++i)
-    if (t[1][i].item<float>() > 0) norms.push_back(t[0][i].clone());
-  return norms;
+  if (sharded) {
+    at::Tensor t = at::tensor(v);
+    sharded->sum_in_place(t);
+    std::memcpy(v.data(), t.data_ptr<float>(), v.size() * sizeof(float));
+  }
+  std::vector<float> out;
+  for (size_t i = 0; i < n; ++i)
+    if (v[n + i] > 0) out.push_back(v[i]);
+  return out;
 }
 
 }  // namespace
 
 ClipResult clip_grad_norm(const std::vector<NamedParam>& params, double max_norm, GradientReducer* sharded) {
   at::NoGradGuard no_grad;
-  const std::vector<at::Tensor> norms = sharded ? global_norms(params, *sharded) : local_norms(params);
+  const std::vector<float> norms = gradient_norms(params, sharded);
   ClipResult r;
   if (norms.empty()) return r;
-  const at::Tensor total = at::norm(at::stack(norms), 2);
+  // torch: the norm of the stacked per-gradient norms.
+  const at::Tensor total = at::norm(at::tensor(norms), 2);
   r.total_norm = total.item<double>();
   if (max_norm <= 0) return r;
   // Python's float / tensor is tensor.reciprocal() * float.

@@ -38,10 +38,9 @@ class GradientReducer {
   // ZeRO-1: every parameter's value from the rank that owns (updated) it.
   virtual void broadcast_from_owners(const std::vector<NamedParam>& params, const std::vector<int>& owner) {}
   // ZeRO-2: after finish() this rank holds only the gradients of the parameters it
-  // owns (gradient_owners()[i] == rank(), one entry per parameter); the optimizer must
-  // update exactly those. Not sharded: every rank holds every gradient, owners empty.
+  // owns (zero_owners, trainer/zero.h); the optimizer must update exactly those. Not
+  // sharded: every rank holds every gradient.
   virtual bool shards_gradients() const { return false; }
-  virtual std::vector<int> gradient_owners() const { return {}; }
   // The order parameters are grouped into reduction buckets once learnt from a step
   // (empty before): checkpoints keep it so a resumed run reduces exactly as before.
   virtual std::vector<int64_t> bucket_order() const { return {}; }

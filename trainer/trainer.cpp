@@ -260,11 +260,8 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
                            cfg.solver.checkpoint_keep_blocks});
 
   if (cfg.solver.zero_stage >= 1 && reducer->world_size() > 1) {
-    // ZeRO-2: a rank updates the parameters whose gradient bucket it receives.
-    owners = reducer->shards_gradients() ? reducer->gradient_owners() : zero_owners(trainable->params(), reducer->world_size());
-    if (owners.size() != trainable->params().size())
-      fail("trainer: solver.zero_stage {} with a reducer that gives {} owners for {} parameters", cfg.solver.zero_stage,
-           owners.size(), trainable->params().size());
+    // The same owners as the ZeRO-2 reducer's gradient segments (both from zero_owners).
+    owners = zero_owners(trainable->params(), reducer->world_size());
     for (int o : owners) owned.push_back(o == reducer->rank());
   }
   optimizer = std::make_unique<AdamW>(AdamWOptions{cfg.solver.adam_beta1, cfg.solver.adam_beta2,

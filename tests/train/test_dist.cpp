@@ -83,7 +83,7 @@ std::vector<NamedParam> train(const MicroBatch& mb, int steps, int zero,
   std::vector<int> owners;
   std::vector<bool> owned;
   if (zero > 0) {
-    owners = zero == 2 ? dp->gradient_owners() : zero_owners(trainable.params(), dp->world_size());
+    owners = zero_owners(trainable.params(), dp->world_size());
     for (int r : owners) owned.push_back(r == dp->rank());
     o.owners = &owners;
     o.owned = &owned;
@@ -170,7 +170,7 @@ TEST(DataParallelChild, Rank) {
         // Small buckets: several collectives launched while backward runs.
         auto r = std::make_unique<C10dReducer>(comm, p, int64_t{64} << 10, shard);
         held.reducer = r.get();
-        held.owners = r->gradient_owners();
+        if (shard) held.owners = zero_owners(p, env.world_size);
         return r;
       },
       &held);
@@ -225,7 +225,7 @@ TEST(DataParallelChild, LateRank) {
   r.finish();
   keep("s3.");
   std::string owners;
-  for (int o : r.gradient_owners()) owners += std::to_string(o);
+  for (int o : zero_owners(ps, env.world_size)) owners += std::to_string(o);
   io::write_safetensors(fs::path(out) / ((shard ? "zero_rank" : "rank") + std::to_string(env.rank) + ".safetensors"), recs,
                         {{"late_steps", std::to_string(r.late_steps())}, {"owners", owners}});
 }

@@ -199,12 +199,13 @@ struct C10dReducer::Impl {
   void learn_order() {
     const int64_t n = static_cast<int64_t>(params.size());
     std::vector<at::Tensor> t{at::full({n}, -1, at::kLong)};
-    for (size_t k = 0; k < arrival.size(); ++k) t[0][static_cast<int64_t>(k)] = arrival[k];
+    int64_t* a = t[0].data_ptr<int64_t>();
+    std::copy(arrival.begin(), arrival.end(), a);
     comm->broadcast(t, 0, "broadcast of the gradient arrival order");
     std::vector<int64_t> learned;
     std::vector<bool> placed(params.size(), false);
     for (int64_t k = 0; k < n; ++k) {
-      const int64_t i = t[0][k].item<int64_t>();
+      const int64_t i = a[k];
       if (i < 0) break;
       learned.push_back(i);
       placed[static_cast<size_t>(i)] = true;
@@ -285,7 +286,7 @@ void C10dReducer::begin_backward(bool sync) {
   s.arrival.clear();
   s.next_launch = 0;
   s.next_release = 0;
-  s.peak_bytes = s.live_bytes = s.foreign_bytes = 0;
+  s.peak_bytes = s.live_bytes;  // 0: every segment was just released
   // .grad left by accumulation micro-steps is taken in finish(), not counted as arrival.
   s.in_backward = true;
   for (size_t i = 0; i < s.params.size(); ++i)
@@ -306,9 +307,10 @@ void C10dReducer::finish() {
     // What earlier micro-steps accumulated for parameters without a gradient in this backward.
     for (size_t i = 0; i < s.params.size(); ++i) s.take(i);
     s.launch_ready();
-    for (int64_t i = 0; i < n; ++i) {
-      if (s.got[static_cast<size_t>(i)]) flags[0][i].fill_(1);
-      if (s.late[static_cast<size_t>(i)].defined()) flags[1][i].fill_(1);
+    float* f = flags.data_ptr<float>();
+    for (size_t i = 0; i < s.params.size(); ++i) {
+      f[i] = s.got[i] ? 1.f : 0.f;
+      f[static_cast<size_t>(n) + i] = s.late[i].defined() ? 1.f : 0.f;
     }
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -418,7 +420,6 @@ void C10dReducer::broadcast_from_owners(const std::vector<NamedParam>& params, c
 }
 
 bool C10dReducer::shards_gradients() const { return impl_->shard; }
-std::vector<int> C10dReducer::gradient_owners() const { return impl_->owner; }
 std::vector<int64_t> C10dReducer::bucket_order() const { return impl_->order_learned ? impl_->order : std::vector<int64_t>{}; }
 void C10dReducer::set_bucket_order(const std::vector<int64_t>& order) {
   auto& s = *impl_;

@@ -60,7 +60,6 @@ class C10dReducer : public GradientReducer {
   void barrier() override;
   void broadcast_from_owners(const std::vector<NamedParam>& params, const std::vector<int>& owner) override;
   bool shards_gradients() const override;
-  std::vector<int> gradient_owners() const override;
   std::vector<int64_t> bucket_order() const override;
   void set_bucket_order(const std::vector<int64_t>& order) override;
 

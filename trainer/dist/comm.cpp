@@ -161,39 +161,34 @@ std::vector<std::string> Comm::allgather_bytes(const std::string& mine, const st
   return out;
 }
 
-Comm::Pending Comm::allreduce_sum_async(at::Tensor flat, const std::string& what) {
+// The Pending waits with the group's timeout and names `what` when it fails.
+template <class Start>
+Comm::Pending Comm::start_async(at::Tensor flat, const std::string& what, Start&& start) {
   Pending p;
   p.impl_ = std::make_shared<Pending::Impl>();
   p.impl_->what = what;
   p.impl_->rank = rank_;
   p.impl_->timeout = timeout_;
-  c10d::AllreduceOptions o;
-  o.timeout = timeout_;
   std::vector<at::Tensor> one{std::move(flat)};
   try {
-    p.impl_->work = impl_->pg->allreduce(one, o);
+    p.impl_->work = start(one);
   } catch (const std::exception& e) {
     collective_failed(rank_, what, e);
   }
   return p;
 }
 
+Comm::Pending Comm::allreduce_sum_async(at::Tensor flat, const std::string& what) {
+  c10d::AllreduceOptions o;
+  o.timeout = timeout_;
+  return start_async(std::move(flat), what, [&](std::vector<at::Tensor>& t) { return impl_->pg->allreduce(t, o); });
+}
+
 Comm::Pending Comm::reduce_sum_async(at::Tensor flat, int root, const std::string& what) {
-  Pending p;
-  p.impl_ = std::make_shared<Pending::Impl>();
-  p.impl_->what = what;
-  p.impl_->rank = rank_;
-  p.impl_->timeout = timeout_;
   c10d::ReduceOptions o;
   o.rootRank = root;
   o.timeout = timeout_;
-  std::vector<at::Tensor> one{std::move(flat)};
-  try {
-    p.impl_->work = impl_->pg->reduce(one, o);
-  } catch (const std::exception& e) {
-    collective_failed(rank_, what, e);
-  }
-  return p;
+  return start_async(std::move(flat), what, [&](std::vector<at::Tensor>& t) { return impl_->pg->reduce(t, o); });
 }
 
 bool Comm::Pending::done() {

@@ -56,6 +56,10 @@ class Comm {
   Pending reduce_sum_async(at::Tensor flat, int root, const std::string& what);
 
  private:
+  // A collective that `start` launches on the one-tensor list, as a Pending (comm.cpp).
+  template <class Start>
+  Pending start_async(at::Tensor flat, const std::string& what, Start&& start);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, world_ = 1;
