@@ -145,6 +145,13 @@ TEST(TrainConfig, MixedPrecision) {
   EXPECT_NE(bad.find("no, bf16 or fp16"), std::string::npos) << bad;
 }
 
+TEST(TrainConfig, ZeroStage) {
+  EXPECT_EQ(parse("solver: {zero_stage: 2}\n").solver.zero_stage, 2);
+  const std::string e = test::error_message([] { parse("solver: {zero_stage: 3}\n"); });
+  EXPECT_NE(e.find("test.yaml"), std::string::npos) << e;
+  EXPECT_NE(e.find("solver.zero_stage must be 0 (none), 1 (sharded AdamW state) or 2"), std::string::npos) << e;
+}
+
 TEST(TrainConfig, VaeStage) {
   const TrainConfig v = parse("stage: vae\nvae_loss:\n  kl_weight: 1e-5\nmodel:\n  vae: {latent_channels: 4}\n");
   EXPECT_EQ(v.stage, kStageVae);
