@@ -9,6 +9,8 @@
 // Baseline in the same run: the same render with the attention in upstream's form
 // (full score matrices, HALLO_ATTENTION=math), at --steps-a.
 //   bench_animate --cases tiny,full256 [--steps-a 1 --steps-b 2] [--clips N]
+//   bench_animate --cases full512 --device cuda --dtype bf16   (a CUDA build: issue 11's GPU goal,
+//            <= 0.25 s per frame and 6 GB; the peak column is then the GPU allocator's)
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 #include <c10/core/InferenceMode.h>
@@ -18,6 +20,7 @@
 #include <filesystem>
 
 #include "bench/isolated_run.h"
+#include "core/device.h"
 #include "core/runtime.h"
 #include "inference/animator.h"
 #include "model/hallo/hallo_net.h"
@@ -29,6 +32,8 @@
 using namespace hallo;
 
 namespace {
+
+std::string g_device = "cpu", g_dtype = "fp32";  // resolved in each case's process (no CUDA before fork)
 
 struct Case {
   std::string name;
@@ -77,7 +82,13 @@ double render(const Case& c, int steps, int clips, nn::AttentionBackend backend)
   model::AutoencoderKL vae(c.vae);
   net->eval();
   vae->eval();
+  const c10::Device dev = resolve_device(g_device);
+  const c10::ScalarType dtype = g_dtype == "bf16" ? at::kBFloat16 : g_dtype == "fp16" ? at::kHalf : at::kFloat;
+  net->to(dev, dtype);
+  vae->to(dev, dtype);
   inference::AnimateSettings s;
+  s.device = dev;
+  s.dtype = dtype;
   s.frames_per_clip = c.frames_per_clip;
   s.motion_frames = c.motion_frames;
   s.clip.num_inference_steps = steps;
@@ -100,9 +111,11 @@ double render(const Case& c, int steps, int clips, nn::AttentionBackend backend)
   }
   in.audio_windows = at::randn({n, 2 * c.audio_radius + 1, c.audio_layers, c.audio_dim});
   in.frames = n;
+  reset_device_peak(dev);
   const auto t0 = std::chrono::steady_clock::now();
-  const at::Tensor frames = animator.render(in);
+  const at::Tensor frames = animator.render(in);  // on the CPU: the device has finished
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (const auto peak = device_peak(dev)) bench::reported_device_peak_gib() = peak->allocated / double(1 << 30);
   if (frames.size(0) != n) throw std::runtime_error(fmt::format("rendered {} frames, expected {}", frames.size(0), n));
   return secs;
 }
@@ -122,13 +135,17 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "intra-op threads (0: HALLO_THREADS or all cores)");
   app.add_flag("!--no-baseline", baseline, "skip the upstream-form attention baseline");
+  app.add_option("--device", g_device, "cpu, cuda or cuda:N (a CUDA build of libtorch)")->capture_default_str();
+  app.add_option("--dtype", g_dtype, "the networks' dtype: fp32, bf16 or fp16 (upstream: fp16 on GPUs)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (steps_b <= steps_a) {
     fmt::print(stderr, "--steps-b must be larger than --steps-a\n");
     return 2;
   }
   const RuntimeInfo rt = configure_runtime(threads);
-  fmt::print("threads: {}\n\n", rt.threads);
+  fmt::print("threads: {}, device {}, {}\n\n", rt.threads, g_device, g_dtype);
 
   fmt::print("| case | frames | steps | seconds | s/frame | s/frame/step | s/frame at {} steps | peak GiB | "
              "baseline (upstream attention) s/frame at {} steps | speed-up |\n|---|---|---|---|---|---|---|---|---|---|\n",
@@ -154,10 +171,15 @@ int main(int argc, char** argv) {
     }
     const double per_step = (b.seconds - a.seconds) / (steps_b - steps_a) / frames;
     const double fixed = a.seconds / frames - steps_a * per_step;
-    fmt::print("| {} {}^2 | {} | {} | {:.1f} | {:.2f} | {:.3f} | **{:.1f}** | {:.2f} | {} | {} |\n", c.name, c.size,
+    // On a GPU the peak is the caching allocator's (host RSS in parentheses).
+    auto peak = [](const bench::CaseResult& r) {
+      return r.device_peak_gib > 0 ? fmt::format("{:.2f} ({:.2f} host)", r.device_peak_gib, r.peak_gib)
+                                   : fmt::format("{:.2f}", r.peak_gib);
+    };
+    fmt::print("| {} {}^2 | {} | {} | {:.1f} | {:.2f} | {:.3f} | **{:.1f}** | {} | {} | {} |\n", c.name, c.size,
                frames, steps_b, b.seconds, b.seconds / frames, per_step, fixed + target * per_step,
-               std::max(a.peak_gib, b.peak_gib),
-               base.seconds > 0 ? fmt::format("{:.2f} ({:.2f} GiB)", base.seconds / frames, base.peak_gib) : "-",
+               peak(a.peak_gib + a.device_peak_gib >= b.peak_gib + b.device_peak_gib ? a : b),
+               base.seconds > 0 ? fmt::format("{:.2f} ({} GiB)", base.seconds / frames, peak(base)) : "-",
                base.seconds > 0 ? fmt::format("{:.2f}x", base.seconds / a.seconds) : "-");
     std::fflush(stdout);
   }

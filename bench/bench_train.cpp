@@ -7,6 +7,9 @@
 //                                     full-size VAE, audio 12 x 768, batch 1, 256^2, 8 + 2 motion
 //                                     frames; variants: gradient checkpointing on/off x latents
 //                                     encoded by the VAE on the fly / stored in the shards.
+//  --device cuda --mixed-precision bf16 the same on a GPU (the CUDA build), reporting the caching
+//                                     allocator's peak; issue 12's 24 GB check is
+//                                     --anchor --size 512 --frames 14 --motion 2 --variants ckpt-stored.
 // Every variant runs in its own process (its own peak RSS); the first step is a warm-up;
 // the median of the timed steps is reported with the ratio to upstream's anchor step
 // (172 s median, 18.8 GiB peak, measured with upstream's code on this machine class) and
@@ -31,7 +34,9 @@
 
 #include "bench/isolated_run.h"
 #include "core/cpu_allocator.h"
+#include "core/device.h"
 #include "core/runtime.h"
+#include "model/nn/autocast.h"
 #include "trainer/activation_estimate.h"
 #include "trainer/model_setup.h"
 #include "trainer/step.h"
@@ -46,6 +51,9 @@ constexpr double kAnchorSeconds = 172.0, kAnchorGiB = 18.8;
 std::string g_profile;  // --profile: chrome trace of the last timed step
 std::string g_shapes;   // --profile-shapes: time per (op, input shapes) of the last timed step, as text
 std::string g_rss;      // --rss-trace: resident memory every 0.2 s of the last timed step
+std::string g_device = "cpu";     // --device (resolved in each case's own process: no CUDA before fork)
+std::string g_precision = "no";   // --mixed-precision
+std::string g_frozen = "fp32";    // --frozen-dtype
 
 // Samples this process's resident set while alive; writes "seconds GiB" lines.
 class RssTrace {
@@ -119,6 +127,8 @@ TrainConfig config_for(const Case& c) {
   cfg.solver.gradient_checkpointing = c.checkpointing;
   cfg.solver.checkpoint_keep_blocks = c.keep;
   cfg.model.init_seed = 1;
+  cfg.solver.mixed_precision = g_precision;
+  cfg.solver.frozen_dtype = g_frozen;
   if (c.tiny) {
     cfg.model.unet = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}, {"cross_attention_dim", 40}};
     cfg.model.vae = {{"block_out_channels", {32, 32, 64, 64}}, {"norm_num_groups", 8}};
@@ -144,6 +154,7 @@ TrainBatch batch_for(const Case& c, const TrainConfig& cfg, const DataShape& sha
 // One case, in this process: build, one warm-up step, `steps` timed steps -> median seconds.
 double run_case(const Case& c, std::vector<double>* times) {
   const TrainConfig cfg = config_for(c);
+  const c10::Device dev = resolve_device(g_device);
   DataShape shape;
   shape.audio_layers = c.tiny ? 4 : 12;
   shape.audio_dim = c.tiny ? 32 : 768;
@@ -152,6 +163,8 @@ double run_case(const Case& c, std::vector<double>* times) {
   m.net = bundle.net;
   if (!c.stored_latents) m.vae = bundle.vae;
   if (m.vae) m.vae->release_decoder();  // the step only encodes (as hallo train without validation)
+  m.net->to(dev);
+  if (m.vae) m.vae->to(dev);
   m.schedule = sched::NoiseSchedule(cfg.train_scheduler());
   const StepSettings settings = step_settings(cfg);
   apply_quirks(m.net, settings.quirks, c.motion);
@@ -159,12 +172,18 @@ double run_case(const Case& c, std::vector<double>* times) {
   m.net->train();
   m.net->reference_unet->eval();
   m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false, cfg.solver.checkpoint_keep_blocks});
+  if (g_frozen != "fp32")
+    std::fprintf(stderr, "  %s: frozen weights in %s, %.2f GiB saved\n", c.name.c_str(), g_frozen.c_str(),
+                 store_frozen_weights(trainable.frozen(), m.vae, nn::mixed_precision_dtype(g_frozen.c_str())) /
+                     double(1 << 30));
   bundle.vae = nullptr;  // m.vae holds it when the step encodes; stored latents need none
   bundle.net = nullptr;
   AdamW opt({});
   LocalReducer reducer;
   Optimization o{&trainable, &opt, &reducer, 1.0};
-  const TrainBatch b = batch_for(c, cfg, shape);
+  LossScaler scaler(LossScaleConfig{cfg.solver.loss_scaling()});
+  if (scaler.enabled()) o.scaler = &scaler;
+  const TrainBatch b = batch_for(c, cfg, shape).to(dev);
   {
     // Everything live should be the net's parameters, the VAE's when the step encodes, and
     // the batch (MBs): more is something kept alive that the step does not need.
@@ -186,7 +205,7 @@ double run_case(const Case& c, std::vector<double>* times) {
   ds.height = ds.width = c.size / 8;
   std::vector<double> t;
   for (int i = 0; i <= c.steps; ++i) {
-    MicroBatch mb{b, rng.draw(ds), {}};  // every condition kept
+    MicroBatch mb{b, rng.draw(ds).to(dev), {}};  // every condition kept
     std::ofstream trace;
     std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;
     if (!g_profile.empty() && i == c.steps) {
@@ -206,8 +225,11 @@ double run_case(const Case& c, std::vector<double>* times) {
       statm >> rss_pages >> rss_pages;
     }
     reset_cpu_memory_peak();
+    reset_device_peak(dev);
+    synchronize(dev);
     const auto t0 = std::chrono::steady_clock::now();
     const StepReport rep = optimization_step(m, settings, o, {mb}, 1e-5);
+    synchronize(dev);
     prof.reset();
     rss.reset();
     if (shapes) write_shape_profile(torch::autograd::profiler::disableProfilerLegacy(), g_shapes);
@@ -218,9 +240,15 @@ double run_case(const Case& c, std::vector<double>* times) {
     std::fprintf(stderr, "  %s step %d: %.2f s (forward %.1f, backward %.1f, clip + AdamW %.1f), process peak so far %.2f GiB\n",
                  c.name.c_str(), i, s, rep.forward_s, rep.backward_s, rep.update_s, ru.ru_maxrss / 1048576.0);
     // Tensors (the allocator's exact counters) vs the process: what is not tensors.
-    if (before.tracked)
+    if (before.tracked && dev.is_cpu())
       std::fprintf(stderr, "    at step start: resident %.2f GiB, tensors %.2f GiB; tensor peak in the step %.2f GiB\n",
                    rss_pages * 4096.0 / (1 << 30), before.live / double(1 << 30), cpu_memory_stats().peak / double(1 << 30));
+    if (const auto peak = device_peak(dev)) {
+      const double gib = peak->allocated / double(1 << 30);
+      std::fprintf(stderr, "    %s: peak allocated %.2f GiB, reserved %.2f GiB%s\n", dev.str().c_str(), gib,
+                   peak->reserved / double(1 << 30), rep.applied ? "" : " (step skipped: loss scale overflow)");
+      bench::reported_device_peak_gib() = std::max(bench::reported_device_peak_gib(), gib);
+    }
   }
   if (times) *times = t;
   std::sort(t.begin(), t.end());
@@ -250,6 +278,13 @@ int main(int argc, char** argv) {
   app.add_option("--profile-shapes", g_shapes, "write time per op and input shapes of the last timed step here");
   app.add_option("--rss-trace", g_rss, "write resident memory over the last timed step to FILE.<variant>");
   std::vector<std::string> keep_blocks = TrainConfig::stage2().solver.checkpoint_keep_blocks;
+  app.add_option("--device", g_device, "cpu, cuda or cuda:N (a CUDA build of libtorch)")->capture_default_str();
+  app.add_option("--mixed-precision", g_precision, "no, bf16 or fp16 (autocast, float32 master weights; GPUs)")
+      ->check(CLI::IsMember({"no", "bf16", "fp16"}))
+      ->capture_default_str();
+  app.add_option("--frozen-dtype", g_frozen, "frozen weights stored in fp32, bf16 or fp16 (with --mixed-precision)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
+      ->capture_default_str();
   app.add_option("--keep", keep_blocks,
                  "blocks that keep activations in the '-keep' variants, comma separated (default: the stage-2 "
                  "config's solver.checkpoint_keep_blocks)")
@@ -271,9 +306,14 @@ int main(int argc, char** argv) {
     c.steps = tiny_steps;
     std::vector<double> t;
     const auto r = bench::run_isolated([&] { return run_case(c, &t); });
-    fmt::print("tiny stage-2 step (2 x (4+2) frames, 128 px, checkpointing on, VAE on the fly): median {:.3f} s, "
-               "{:.2f} samples/s, peak {:.2f} GiB\n",
-               r.seconds, c.batch / r.seconds, r.peak_gib);
+    if (r.seconds < 0) {
+      fmt::print("tiny stage-2 step: failed (the reason is on stderr)\n");
+      return 1;
+    }
+    fmt::print("tiny stage-2 step (2 x (4+2) frames, 128 px, checkpointing on, VAE on the fly, {}, {}): median {:.3f} s, "
+               "{:.2f} samples/s, peak {:.2f} GiB{}\n",
+               g_device, g_precision, r.seconds, c.batch / r.seconds, r.peak_gib,
+               r.device_peak_gib > 0 ? fmt::format(", GPU {:.2f} GiB", r.device_peak_gib) : std::string());
   }
   if (anchor && estimate) {
     // The dry-run's numbers for this configuration, to hold against the variants' peaks.
@@ -308,10 +348,12 @@ int main(int argc, char** argv) {
     if (r.seconds < 0) fmt::print("dry-run estimate: failed\n");
   }
   if (anchor) {
-    fmt::print("anchor: batch 1, {}^2, {} + {} motion frames, fp32, standard AdamW; upstream {:.0f} s / {:.1f} GiB\n",
-               size, frames, motion, kAnchorSeconds, kAnchorGiB);
-    fmt::print("{:<16} {:>10} {:>10} {:>10} {:>12} {:>12}\n", "variant", "median s", "peak GiB", "vs anchor",
-               "mem vs anchor", "vs first");
+    fmt::print("anchor: batch 1, {}^2, {} + {} motion frames, {}, standard AdamW, on {}; upstream (CPU, 256^2, 8 + 2) "
+               "{:.0f} s / {:.1f} GiB\n",
+               size, frames, motion, g_precision == "no" ? "fp32" : g_precision + " autocast", g_device, kAnchorSeconds,
+               kAnchorGiB);
+    fmt::print("{:<16} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10}\n", "variant", "median s", "peak GiB", "vs anchor",
+               "mem vs anchor", "vs first", "GPU GiB");
     double first = 0;
     for (const std::string& v : variants) {
       if (v == "none") continue;  // --variants none: the estimate alone
@@ -330,8 +372,9 @@ int main(int argc, char** argv) {
         fmt::print("{:<16} {:>10} {:>10.2f}   (failed or killed)\n", v, "-", r.peak_gib);
         continue;
       }
-      fmt::print("{:<16} {:>10.1f} {:>10.2f} {:>9.2f}x {:>11.2f}x {:>11.2f}x\n", v, r.seconds, r.peak_gib,
-                 kAnchorSeconds / r.seconds, r.peak_gib / kAnchorGiB, first / r.seconds);
+      fmt::print("{:<16} {:>10.1f} {:>10.2f} {:>9.2f}x {:>11.2f}x {:>11.2f}x {:>10}\n", v, r.seconds, r.peak_gib,
+                 kAnchorSeconds / r.seconds, r.peak_gib / kAnchorGiB, first / r.seconds,
+                 r.device_peak_gib > 0 ? fmt::format("{:.2f}", r.device_peak_gib) : std::string("-"));
       std::fflush(stdout);
     }
   }

@@ -15,7 +15,14 @@ namespace hallo::bench {
 struct CaseResult {
   double seconds = -1;
   double peak_gib = 0;
+  double device_peak_gib = 0;  // what the case set with report_device_peak (GPU runs)
 };
+
+// A case running on a GPU reports the allocator's peak here (ru_maxrss sees host memory only).
+inline double& reported_device_peak_gib() {
+  static double v = 0;
+  return v;
+}
 
 // `body` returns the measured seconds; peak RSS is read after it returns.
 inline CaseResult run_isolated(const std::function<double()>& body) {
@@ -33,6 +40,7 @@ inline CaseResult run_isolated(const std::function<double()>& body) {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
     r.peak_gib = static_cast<double>(ru.ru_maxrss) / (1024.0 * 1024.0);
+    r.device_peak_gib = reported_device_peak_gib();
     if (write(fds[1], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) _exit(2);
     _exit(0);
   }

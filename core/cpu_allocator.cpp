@@ -63,8 +63,15 @@ void free_any(void* ptr) {
   c10::free_cpu(ptr);
 }
 
+// libtorch 2.3 dropped the const of c10::Allocator::allocate.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define HALLO_ALLOCATE_CONST
+#else
+#define HALLO_ALLOCATE_CONST const
+#endif
+
 struct HugePageAllocator final : c10::Allocator {
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) HALLO_ALLOCATE_CONST override {
     if (n < kHuge) {
       void* p = c10::alloc_cpu(n);
       if (p) count_alloc(static_cast<int64_t>(::malloc_usable_size(p)));

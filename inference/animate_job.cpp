@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "data/face/embedding.h"
 #include "data/face/landmarks.h"
@@ -107,7 +108,7 @@ AnimateSession::AnimateSession(LoadedModel model, AnimateConfig cfg, std::string
   ac.features.clip_length = 0;  // the animator pads to whole clips
   s.audio = std::make_unique<audio::AudioPipeline>(ac);
 
-  const auto dev = c10::Device(c.device);
+  const auto dev = resolve_device(c.device, 0, "--device");  // a clear error where this build cannot run it
   s.model.net->to(dev, dtype_of(c.weight_dtype));
   s.model.vae->to(dev, dtype_of(c.weight_dtype));
   spdlog::info("animate: model {} | {}x{}, {} frames per clip, {} motion frames, {} steps, {}", s.model.source, c.width,
@@ -163,7 +164,7 @@ AnimateResult AnimateSession::run(const AnimateJob& job) {
   as.lip_weight = c.lip_weight;
   as.seed = job.seed.value_or(c.seed);
   as.dtype = dtype_of(c.weight_dtype);
-  as.device = c10::Device(c.device);
+  as.device = resolve_device(c.device, 0, "--device");
   Animator animator(s.model.net, s.model.vae, c.scheduler(), as);
 
   AnimateInputs in;

@@ -3,6 +3,7 @@
 // samplers, a golden's recorded upstream batch, a test). Both stages use it:
 // stage 1 has one target frame, no motion frames and no audio.
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <array>
 #include <string>
@@ -30,6 +31,8 @@ struct TrainBatch {
   int64_t ref_frames() const;  // S
   // "(shard, clip)" of every element, for messages (optional).
   std::vector<std::string> sources;
+  // Every tensor on `device` (the samplers produce CPU tensors; the step runs where the net is).
+  TrainBatch to(const c10::Device& device) const;
 };
 
 // The random numbers of one step, drawn by StepRng in upstream's order or injected
@@ -41,6 +44,8 @@ struct StepDraws {
   at::Tensor timesteps;       // [B] int64
   std::vector<double> uniforms;  // condition-dropout draws (stage 1: 1, stage 2: 3)
   at::Tensor ref_latent_eps;  // [B*S, C, h, w]
+  // Drawn on the CPU (a seed means the same numbers on any device), used on the net's device.
+  StepDraws to(const c10::Device& device) const;
 };
 
 // Condition dropout, one decision for the whole batch (as upstream).

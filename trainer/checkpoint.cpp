@@ -50,6 +50,7 @@ nlohmann::json TrainerState::to_json() const {
           {"consecutive_nonfinite", consecutive_nonfinite},
           {"skipped_steps", skipped_steps},
           {"config", config}};
+  if (loss_scale.is_object() && !loss_scale.empty()) j["loss_scale"] = loss_scale;
   if (world_size > 1) {
     j["world_size"] = world_size;
     j["data_by_rank"] = data_by_rank;
@@ -66,6 +67,7 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
   s.consecutive_nonfinite = f.get_or<int>("consecutive_nonfinite", 0);
   s.skipped_steps = f.get_or<int64_t>("skipped_steps", 0);
   s.config = j.value("config", nlohmann::json());
+  s.loss_scale = j.value("loss_scale", nlohmann::json::object());
   s.world_size = f.get_or<int>("world_size", 1);
   if (s.world_size > 1) {
     if (!j.contains("data_by_rank")) fail_at(where, "world_size {} but no data_by_rank", s.world_size);
@@ -216,8 +218,8 @@ void restore_optimizer(const fs::path& ckpt, const std::vector<NamedParam>& para
       const auto& p = params[pi->second];
       AdamW::ParamState st;
       st.step = v.get<int64_t>();
-      st.exp_avg = sd.tensor("exp_avg/" + name).clone();
-      st.exp_avg_sq = sd.tensor("exp_avg_sq/" + name).clone();
+      st.exp_avg = sd.tensor("exp_avg/" + name).to(p.param.device()).clone();
+      st.exp_avg_sq = sd.tensor("exp_avg_sq/" + name).to(p.param.device()).clone();
       if (st.exp_avg.sizes() != p.param.sizes())
         fail_at(file.string(), "optimizer state of '{}' has shape {}, the parameter {}", name,
                 c10::str(st.exp_avg.sizes()), c10::str(p.param.sizes()));

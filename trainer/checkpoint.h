@@ -36,6 +36,7 @@ struct TrainerState {
   std::vector<int64_t> bucket_order;  // data parallel: the reducer's learnt bucket order (may be empty)
   int consecutive_nonfinite = 0;
   int64_t skipped_steps = 0;
+  nlohmann::json loss_scale;      // LossScaler::state() (fp16 / solver.loss_scale; empty: none)
   nlohmann::json config;          // the resolved TrainConfig of the run
   nlohmann::json to_json() const;
   static TrainerState from_json(const nlohmann::json& j, const std::string& where);

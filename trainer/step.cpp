@@ -23,10 +23,13 @@ std::pair<at::Tensor, at::Tensor> encode(model::AutoencoderKL& vae, const at::Te
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> means, stds;
   const int64_t n = pixels.size(0), step = std::max<int64_t>(1, chunk);
+  // A VAE stored in bf16 / fp16 (solver.frozen_dtype) encodes in its dtype; the posterior
+  // is float32 either way.
+  const c10::ScalarType dt = vae->parameters().front().scalar_type();
   for (int64_t i = 0; i < n; i += step) {
-    const auto post = vae->encode(pixels.narrow(0, i, std::min(step, n - i)));
-    means.push_back(post.mean);
-    stds.push_back(post.std());
+    const auto post = vae->encode(pixels.narrow(0, i, std::min(step, n - i)).to(dt));
+    means.push_back(post.mean.to(at::kFloat));
+    stds.push_back(post.std().to(at::kFloat));
   }
   return {at::cat(means, 0), at::cat(stds, 0)};
 }
@@ -213,6 +216,8 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
   report.lr = lr;
   o.trainable->zero_grad();
   const double ga = static_cast<double>(micro.size());
+  const double scale = o.scaler ? o.scaler->scale() : 1.0;
+  report.loss_scale = scale;
   bool loss_finite = true;
   using clock = std::chrono::steady_clock;
   auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
@@ -229,11 +234,14 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
       report.sample_losses.push_back(r.terms.per_sample[k].item<double>());
       report.sample_timesteps.push_back(r.timesteps[k].item<int64_t>());
     }
-    // accelerate's backward: (loss / gradient_accumulation_steps).backward(). Every
-    // micro-step runs backward even when the loss is not finite, so that ranks stay in step.
+    // accelerate's backward: (loss / gradient_accumulation_steps).backward(), times the
+    // loss scale under fp16. Every micro-step runs backward even when the loss is not
+    // finite, so that ranks stay in step.
     report.forward_s += secs(t0);
     const auto t1 = clock::now();
-    (micro.size() == 1 ? r.terms.loss : r.terms.loss / ga).backward();
+    at::Tensor objective = micro.size() == 1 ? r.terms.loss : r.terms.loss / ga;
+    if (scale != 1.0) objective = objective * scale;
+    objective.backward();
     report.backward_s += secs(t1);
   }
   const auto t2 = clock::now();
@@ -244,6 +252,12 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
     report.loss = o.reducer->mean(report.loss);
     loss_finite = std::isfinite(report.loss);
   }
+  if (scale != 1.0) {
+    // Unscale the reduced gradients (a power of two: exact) before anything reads them.
+    at::NoGradGuard no_grad;
+    for (auto& p : params)
+      if (p.param.grad().defined()) p.param.mutable_grad().mul_(1.0 / scale);
+  }
   if (observer) observer->on_gradients(*o.trainable);
   GradientReducer* sharded = o.reducer->shards_gradients() ? o.reducer : nullptr;
   if (sharded && (!o.owners || !o.owned))
@@ -251,9 +265,11 @@ StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization&
   const ClipResult clip = clip_grad_norm(params, o.max_grad_norm, sharded);
   report.grad_norm = clip.total_norm;
   report.clip_coef = clip.coef;
+  if (o.scaler) o.scaler->update(!loss_finite || !std::isfinite(clip.total_norm));
   if (!loss_finite || !std::isfinite(clip.total_norm)) {
     report.applied = false;
     report.nonfinite = !loss_finite ? "loss" : "gradients";
+    report.overflow = loss_finite && scale != 1.0;
     report.nonfinite_param = first_nonfinite(params, sharded);
     o.trainable->zero_grad();
     return report;

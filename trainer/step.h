@@ -19,6 +19,7 @@
 #include "trainer/adamw.h"
 #include "trainer/batch.h"
 #include "trainer/gradients.h"
+#include "trainer/loss_scaler.h"
 #include "trainer/train_config.h"
 #include "trainer/trainable.h"
 
@@ -79,6 +80,10 @@ struct StepReport {
   double lr = 0;
   bool applied = true;   // false: skipped because something was not finite
   std::string nonfinite; // what was not finite: "loss" or "gradients"
+  // Loss scaling: the scale this step's backward used (1: none); overflow = finite loss,
+  // gradients that overflowed the scale (skipped, scale lowered: normal under fp16).
+  double loss_scale = 1;
+  bool overflow = false;
   std::string nonfinite_param;  // first parameter whose gradient or value is not finite ("" if none)
   std::vector<double> sample_losses;    // weighted per-sample losses, all micro-batches
   std::vector<int64_t> sample_timesteps;
@@ -95,6 +100,7 @@ struct Optimization {
   // this rank updates its own, then every parameter is broadcast from its owner. Null: unsharded.
   const std::vector<int>* owners = nullptr;
   const std::vector<bool>* owned = nullptr;
+  LossScaler* scaler = nullptr;  // null or disabled: backward on the plain loss
 };
 
 StepReport optimization_step(StepModels& m, const StepSettings& s, Optimization& o, const std::vector<MicroBatch>& micro,

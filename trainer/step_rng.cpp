@@ -67,6 +67,29 @@ StepDecisions decide(int stage, const DropoutRatios& r, const std::vector<double
   return d;
 }
 
+namespace {
+at::Tensor on(const at::Tensor& t, const c10::Device& d) { return t.defined() ? t.to(d) : t; }
+}  // namespace
+
+TrainBatch TrainBatch::to(const c10::Device& d) const {
+  TrainBatch b = *this;
+  for (at::Tensor* t : {&b.target_pixels, &b.target_mean, &b.target_std, &b.ref_pixels, &b.ref_mean, &b.ref_std,
+                        &b.face_region, &b.face_emb, &b.audio})
+    *t = on(*t, d);
+  for (int l = 0; l < kMaskLevels; ++l) {
+    b.full_mask[l] = on(b.full_mask[l], d);
+    b.face_mask[l] = on(b.face_mask[l], d);
+    b.lip_mask[l] = on(b.lip_mask[l], d);
+  }
+  return b;
+}
+
+StepDraws StepDraws::to(const c10::Device& d) const {
+  StepDraws s = *this;
+  for (at::Tensor* t : {&s.latent_eps, &s.noise_base, &s.noise_offset, &s.timesteps, &s.ref_latent_eps}) *t = on(*t, d);
+  return s;
+}
+
 int64_t TrainBatch::batch() const {
   if (face_emb.defined()) return face_emb.size(0);
   return target_pixels.defined() ? target_pixels.size(0) : target_mean.size(0);

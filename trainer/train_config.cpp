@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <regex>
 #include <set>
 
@@ -263,7 +264,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
                                   "checkpoint_keep_blocks", "max_train_steps", "max_grad_norm", "learning_rate", "scale_lr", "lr_scheduler",
                                   "lr_warmup_steps", "lr_num_cycles", "use_8bit_adam", "adam_beta1", "adam_beta2",
                                   "adam_weight_decay", "adam_epsilon", "enable_xformers_memory_efficient_attention",
-                                  "max_consecutive_nonfinite", "zero_stage"});
+                                  "max_consecutive_nonfinite", "zero_stage", "loss_scale", "initial_loss_scale",
+                                  "loss_scale_growth_interval", "frozen_dtype"});
     if (g.has("use_8bit_adam") && g.get<bool>("use_8bit_adam"))
       spdlog::warn("{}: 'solver.use_8bit_adam' is ignored: bitsandbytes' AdamW8bit is CUDA-only and not "
                    "reproducible; standard AdamW (float32 state) is used",
@@ -292,6 +294,10 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     s.adam_epsilon = g.get_or<double>("adam_epsilon", s.adam_epsilon);
     s.max_consecutive_nonfinite = g.get_or<int>("max_consecutive_nonfinite", s.max_consecutive_nonfinite);
     s.zero_stage = g.get_or<int>("zero_stage", s.zero_stage);
+    s.loss_scale = g.get_or<std::string>("loss_scale", s.loss_scale);
+    s.initial_loss_scale = g.get_or<double>("initial_loss_scale", s.initial_loss_scale);
+    s.loss_scale_growth_interval = g.get_or<int>("loss_scale_growth_interval", s.loss_scale_growth_interval);
+    s.frozen_dtype = g.get_or<std::string>("frozen_dtype", s.frozen_dtype);
   }
   if (f.has("val")) {
     JsonFields g = f.object("val");
@@ -412,13 +418,21 @@ void TrainConfig::validate(const std::string& where) const {
             s.zero_stage);
   if (s.mixed_precision != "no" && s.mixed_precision != "bf16" && s.mixed_precision != "fp16")
     fail_at(where, "solver.mixed_precision must be no, bf16 or fp16, got '{}'", s.mixed_precision);
-  // The step runs its networks under nn::AutocastGuard when this is set, but the trainer
-  // runs on the CPU only, where libtorch 1.13's bf16 autocast fails inside layer_norm
-  // (bf16 input, float32 weights) and fp16 autocast does not exist.
-  if (s.mixed_precision != "no")
-    fail_at(where, "solver.mixed_precision {} needs the CUDA trainer, which does not exist yet (CPU autocast in "
-                   "libtorch 1.13 cannot run Hallo's layer norms in bf16); use 'no'",
-            s.mixed_precision);
+  // Whether the device can run it is the trainer's check (it knows the device).
+  if (s.loss_scale != "auto" && s.loss_scale != "dynamic" && s.loss_scale != "none")
+    fail_at(where, "solver.loss_scale must be auto (dynamic with fp16), dynamic or none, got '{}'", s.loss_scale);
+  {
+    int e = 0;
+    if (!(s.initial_loss_scale > 0) || std::frexp(s.initial_loss_scale, &e) != 0.5)
+      fail_at(where, "solver.initial_loss_scale must be a power of two (scaling is then exact), got {}",
+              s.initial_loss_scale);
+  }
+  positive("solver.loss_scale_growth_interval", s.loss_scale_growth_interval);
+  if (s.frozen_dtype != "fp32" && s.frozen_dtype != "bf16" && s.frozen_dtype != "fp16")
+    fail_at(where, "solver.frozen_dtype must be fp32, bf16 or fp16, got '{}'", s.frozen_dtype);
+  if (s.frozen_dtype != "fp32" && s.mixed_precision == "no")
+    fail_at(where, "solver.frozen_dtype {} needs solver.mixed_precision bf16 or fp16 (low-precision weights meet "
+                   "float32 activations only under autocast)", s.frozen_dtype);
   if (s.lr_scheduler != "constant" && s.lr_scheduler != "constant_with_warmup" && s.lr_scheduler != "linear" &&
       s.lr_scheduler != "cosine")
     fail_at(where, "solver.lr_scheduler must be constant, constant_with_warmup, linear or cosine, got '{}'",
@@ -487,6 +501,10 @@ nlohmann::json TrainConfig::to_json() const {
                {"max_bad_clip_fraction", d.max_bad_clip_fraction}};
   j["solver"] = {{"gradient_accumulation_steps", s.gradient_accumulation_steps},
                  {"mixed_precision", s.mixed_precision},
+                 {"loss_scale", s.loss_scale},
+                 {"initial_loss_scale", s.initial_loss_scale},
+                 {"loss_scale_growth_interval", s.loss_scale_growth_interval},
+                 {"frozen_dtype", s.frozen_dtype},
                  {"gradient_checkpointing", s.gradient_checkpointing},
                  {"checkpoint_keep_blocks", s.checkpoint_keep_blocks},
                  {"max_train_steps", s.max_train_steps},

@@ -40,7 +40,18 @@ struct DataConfig {
 
 struct SolverConfig {
   int gradient_accumulation_steps = 1;
-  std::string mixed_precision = "no";  // "no"; bf16 / fp16 autocast (trainer/step.cpp) need the CUDA trainer
+  // "no", "bf16" or "fp16": the networks' forward under autocast (trainer/step.cpp), float32
+  // master weights. Needs a CUDA device (libtorch 1.13's CPU autocast fails in layer_norm).
+  std::string mixed_precision = "no";
+  // Dynamic loss scaling (trainer/loss_scaler.h): "auto" (on with fp16), "dynamic" (always,
+  // e.g. to test it in float32, where it is exact), "none".
+  std::string loss_scale = "auto";
+  double initial_loss_scale = 65536.0;  // a power of two
+  int loss_scale_growth_interval = 2000;
+  // The frozen weights (reference net, the denoising UNet's frozen layers, the VAE) stored
+  // in "bf16" / "fp16" instead of "fp32" under mixed precision on a GPU: half their memory
+  // (3.4 GB of SD1.5-size Hallo), as DeepSpeed's fp16 model copy. Model folders keep fp32.
+  std::string frozen_dtype = "fp32";
   bool gradient_checkpointing = true;
   // With checkpointing: blocks whose units keep their activations anyway ("up_blocks.1");
   // faster, more memory (trainer/README.md, "Speed and memory"). Upstream: none.
@@ -58,9 +69,10 @@ struct SolverConfig {
   // Non-finite loss or gradients: the step is skipped; this many in a row abort the run.
   int max_consecutive_nonfinite = 5;
   // Several ranks: 0 = every rank keeps the whole AdamW state; 1 = ZeRO-1, the state
-  // split across ranks (trainer/zero.h). Upstream's DeepSpeed config uses stage 2
-  // (gradients sharded too), not implemented yet.
+  // split across ranks (trainer/zero.h); 2 = gradients sharded too (upstream's DeepSpeed
+  // setting; trainer/dist/c10d_reducer.h).
   int zero_stage = 0;
+  bool loss_scaling() const { return loss_scale == "dynamic" || (loss_scale == "auto" && mixed_precision == "fp16"); }
 };
 
 // Upstream behaviours that change the numbers. `upstream_compat: true` sets every

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "core/progress.h"
 #include "model/io/hf_config.h"
 #include "model/nn/loader.h"
+#include "model/nn/autocast.h"
 #include "model/nn/lora.h"
 #include "trainer/activation_estimate.h"
 #include "trainer/checkpoint.h"
@@ -92,6 +94,7 @@ struct Trainer::Impl {
     }
   }
   std::unique_ptr<StepRng> rng;
+  LossScaler scaler;  // fp16 (or solver.loss_scale: dynamic); disabled otherwise
   std::unique_ptr<GradientReducer> reducer;
   double exposed_before = 0;
   std::vector<int> owners;  // ZeRO-1: each trainable parameter's rank (empty: unsharded)
@@ -240,6 +243,21 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   }
   state.config = cfg.to_json();
 
+  if (settings.autocast == at::kHalf && opt.device.is_cpu())
+    fail("solver.mixed_precision fp16 needs a CUDA device (--device cuda); on the CPU use 'no'");
+#if TORCH_VERSION_MAJOR < 2
+  if (settings.autocast != at::kFloat && opt.device.is_cpu())
+    fail("solver.mixed_precision {} needs a CUDA device (--device cuda): libtorch {}'s CPU autocast fails in "
+         "layer_norm; on the CPU use 'no'", cfg.solver.mixed_precision, TORCH_VERSION);
+#endif
+  if (!opt.device.is_cpu()) {
+    m.net->to(opt.device);
+    if (m.vae) m.vae->to(opt.device);
+    spdlog::info("device: {}{}", opt.device.str(),
+                 settings.autocast != at::kFloat ? fmt::format(", {} autocast, float32 master weights",
+                                                               cfg.solver.mixed_precision)
+                                                 : std::string());
+  }
   apply_quirks(m.net, settings.quirks, cfg.data.n_motion_frames);
   trainable = std::make_unique<TrainableSet>(TrainableSet::select(m.net, cfg.stage, cfg.trainable_para, cfg.trainable_selection()));
   reducer = opt.make_reducer ? opt.make_reducer(trainable->params(), cfg.solver.zero_stage == 2)
@@ -278,7 +296,10 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
     lr.steps_per_update = reducer->world_size();
   }
   rng = std::make_unique<StepRng>(cfg.seed, reducer->rank());
+  scaler = LossScaler(LossScaleConfig{cfg.solver.loss_scaling(), cfg.solver.initial_loss_scale, 2.0, 0.5,
+                                      cfg.solver.loss_scale_growth_interval});
   if (resume_from) {
+    scaler.restore(state.loss_scale, (*resume_from / "trainer_state.json").string());
     // The buckets the saved run reduced in (another world size: still valid, per parameter).
     if (reducer->world_size() > 1 && state.bucket_order.size() == trainable->params().size())
       reducer->set_bucket_order(state.bucket_order);
@@ -311,7 +332,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   if (zero_frames && latents_stored) {
     // start_frame zeroes motion-frame pixels, whose posterior the shards cannot hold.
     at::NoGradGuard no_grad;
-    const auto post = m.vae->encode(at::zeros({1, 3, shape.height, shape.width}));
+    const auto post = m.vae->encode(at::zeros({1, 3, shape.height, shape.width}, at::TensorOptions().device(opt.device)));
     m.zero_frame_mean = post.mean[0];
     m.zero_frame_std = post.std()[0];
   }
@@ -319,9 +340,9 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
 
   if (auto hb = data->heldout_batch(cfg.data.train_bs); hb && cfg.val.loss_steps > 0) {
     MicroBatch mb;
-    mb.batch = std::move(*hb);
+    mb.batch = hb->to(opt.device);
     StepRng fixed(cfg.seed ^ 0x68656c64ull, 0);
-    mb.draws = fixed.draw(draw_shape(mb.batch));
+    mb.draws = fixed.draw(draw_shape(mb.batch)).to(opt.device);
     heldout = std::move(mb);  // decisions: every condition kept
   }
 
@@ -329,6 +350,13 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   // Encoding on the fly without validation (or on ranks other than 0): the decoder is
   // dead weight (0.19 GiB of SD's VAE). After write_run_files, which may save the VAE.
   if (m.vae && !validator) m.vae->release_decoder();
+  // Low-precision frozen weights, after write_run_files (model folders keep float32).
+  if (cfg.solver.frozen_dtype != "fp32") {
+    if (opt.device.is_cpu()) fail("solver.frozen_dtype {} needs a CUDA device (--device cuda)", cfg.solver.frozen_dtype);
+    const int64_t bytes = store_frozen_weights(trainable->frozen(), m.vae,
+                                               nn::mixed_precision_dtype(cfg.solver.frozen_dtype.c_str()));
+    spdlog::info("frozen weights stored in {}: {:.2f} GiB saved", cfg.solver.frozen_dtype, gib(bytes));
+  }
 }
 
 void Trainer::Impl::write_run_files(const ModelBundle* bundle) {
@@ -398,8 +426,8 @@ std::vector<MicroBatch> Trainer::Impl::next_micro_batches() {
   const DropoutRatios ratios{cfg.uncond_ratio, cfg.uncond_img_ratio, cfg.uncond_audio_ratio, cfg.start_ratio};
   for (int g = 0; g < cfg.solver.gradient_accumulation_steps; ++g) {
     MicroBatch mb;
-    mb.batch = data->next(cfg.data.train_bs);
-    mb.draws = rng->draw(draw_shape(mb.batch));
+    mb.batch = data->next(cfg.data.train_bs).to(opt.device);
+    mb.draws = rng->draw(draw_shape(mb.batch)).to(opt.device);
     mb.decisions = decide(cfg.stage, ratios, mb.draws.uniforms);
     micro.push_back(std::move(mb));
   }
@@ -425,6 +453,7 @@ void Trainer::Impl::log_step(RunLog& log, const StepReport& r, double seconds, i
                                                    {"samples_per_s", seconds > 0 ? samples / seconds : 0},
                                                    {"peak_rss_gib", peak_rss_gib()},
                                                    {"skipped", r.applied ? 0.0 : 1.0}};
+  if (scaler.enabled()) s.emplace_back("loss_scale", r.loss_scale);
   if (held) s.emplace_back("heldout_loss", *held);
   if (reducer->world_size() > 1) {
     // How much of the gradient all-reduce backward did not hide, this step.
@@ -476,6 +505,7 @@ void Trainer::Impl::gather_step_statistics(StepReport& r) {
 
 fs::path Trainer::Impl::save_checkpoint(CheckpointStore& store) {
   state.data = data->position();
+  state.loss_scale = scaler.state();
   CheckpointWrite w;
   state.world_size = reducer->world_size();
   state.data_by_rank.clear();
@@ -586,6 +616,7 @@ TrainResult Trainer::run() {
     opt.owners = &s.owners;
     opt.owned = &s.owned;
   }
+  if (s.scaler.enabled()) opt.scaler = &s.scaler;
   const int world = s.reducer->world_size();
   const int64_t samples_per_step = int64_t{s.cfg.data.train_bs} * s.cfg.solver.gradient_accumulation_steps * world;
   const size_t dataset_clips = s.data->size();
@@ -619,7 +650,13 @@ TrainResult Trainer::run() {
       fail("{} of {} clips are unreadable, more than data.max_bad_clip_fraction = {}:{}", bad.size(), dataset_clips,
            s.cfg.data.max_bad_clip_fraction, list);
     }
-    if (!r.applied) {
+    if (!r.applied && r.overflow && s.scaler.scale() >= 1.0) {
+      // fp16 gradients overflowed the loss scale: GradScaler's normal skip, not a failure
+      // (the scale is now lower). Only a scale pushed below 1 counts as non-finite training.
+      s.state.skipped_steps += 1;
+      spdlog::info("step {} skipped: gradients overflowed loss scale {} (now {})", s.state.step, r.loss_scale,
+                   s.scaler.scale());
+    } else if (!r.applied) {
       s.state.consecutive_nonfinite += 1;
       s.state.skipped_steps += 1;
       spdlog::warn("step {} skipped: non-finite {} (loss {}, first non-finite parameter: {})", s.state.step, r.nonfinite,

@@ -7,6 +7,8 @@
 // Determinism: on CPU the same config, data and seed give the same bits, and a run
 // resumed from a checkpoint continues exactly as the uninterrupted run would have
 // (weights, optimizer, RNG and data position are all in the checkpoint).
+#include <c10/core/Device.h>
+
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -32,6 +34,11 @@ struct TrainOptions {
   // run folder, logs and checkpoints; every rank trains. make_reducer's flag asks for
   // sharded gradients (solver.zero_stage 2).
   int rank = 0, world_size = 1;
+  // Where the networks, batches and optimizer state live (core/device.h resolves the
+  // user's --device; with several ranks on CUDA, one GPU per local rank). The random
+  // draws stay on the CPU generator and are copied here, so a seed means the same
+  // numbers on any device.
+  c10::Device device{c10::kCPU};
   std::function<std::unique_ptr<GradientReducer>(const std::vector<NamedParam>&, bool shard_gradients)> make_reducer;
 };
 

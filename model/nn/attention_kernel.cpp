@@ -71,9 +71,28 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const auto& s = attention_settings();
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   AttentionBackend b = s.backend;
-  if (b == AttentionBackend::Auto) b = sdpa_available() ? AttentionBackend::Sdpa : AttentionBackend::Chunked;
+  // Auto: libtorch 2.x's fused SDPA on GPUs; on the CPU the kernels below (measured
+  // faster there, bench/RESULTS.md), and never for the goldens' upstream op order.
+  if (b == AttentionBackend::Auto)
+    b = sdpa_available() && !q.device().is_cpu() && !s.upstream_op_order ? AttentionBackend::Sdpa
+                                                                         : AttentionBackend::Chunked;
 #if TORCH_VERSION_MAJOR >= 2
-  if (b == AttentionBackend::Sdpa) return at::scaled_dot_product_attention(q, k, v);
+  if (b == AttentionBackend::Sdpa) {
+    // [N, L, D] -> [1, N, L, D]: the fused kernels take 4-D input (3-D always falls back
+    // to the math path, which builds the whole score matrix). N goes in as heads, sliced:
+    // a CUDA grid dimension holds at most 65535 (motion modules at 512^2 with CFG: 65536).
+    constexpr int64_t kMaxHeads = 32768;
+    auto fused = [](const at::Tensor& q4, const at::Tensor& k4, const at::Tensor& v4) {
+      return at::scaled_dot_product_attention(q4.unsqueeze(0), k4.unsqueeze(0), v4.unsqueeze(0)).squeeze(0);
+    };
+    if (q.size(0) <= kMaxHeads) return fused(q, k, v);
+    std::vector<at::Tensor> parts;
+    for (int64_t i = 0; i < q.size(0); i += kMaxHeads) {
+      const int64_t n = std::min(kMaxHeads, q.size(0) - i);
+      parts.push_back(fused(q.narrow(0, i, n), k.narrow(0, i, n), v.narrow(0, i, n)));
+    }
+    return at::cat(parts, 0);
+  }
 #else
   if (b == AttentionBackend::Sdpa) b = AttentionBackend::Chunked;
 #endif

@@ -73,6 +73,15 @@ AutocastGuard::~AutocastGuard() {
   set_dtype(device_, prev_dtype_);
 }
 
+AutocastState autocast_state(c10::DeviceType device) {
+  AutocastState s;
+  s.device = device;
+  if (device != c10::DeviceType::CPU && device != c10::DeviceType::CUDA) return s;
+  s.enabled = is_enabled(device);
+  if (s.enabled) s.dtype = get_dtype(device);
+  return s;
+}
+
 c10::ScalarType mixed_precision_dtype(const char* name) {
   if (std::strcmp(name, "no") == 0) return c10::ScalarType::Float;
   if (std::strcmp(name, "bf16") == 0) return c10::ScalarType::BFloat16;

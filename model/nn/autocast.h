@@ -26,4 +26,17 @@ class AutocastGuard {
 // "no" / "bf16" / "fp16" (upstream's mixed_precision values) -> dtype; Float for "no".
 c10::ScalarType mixed_precision_dtype(const char* name);
 
+// This thread's autocast state for a device type. Custom autograd functions record it in
+// forward: autograd runs their backward with autocast off, so a backward that recomputes
+// part of the forward (checkpointing, the frozen resnet) re-enters it with
+// AutocastGuard(s.device, s.dtype, s.enabled) to compute the same tensors in the same dtypes.
+struct AutocastState {
+  c10::DeviceType device = c10::DeviceType::CPU;
+  bool enabled = false;
+  c10::ScalarType dtype = c10::ScalarType::Float;
+  // The dtype an autocast-listed op (conv, matmul) computes in for an input of `t`.
+  c10::ScalarType compute_dtype(c10::ScalarType t) const { return enabled ? dtype : t; }
+};
+AutocastState autocast_state(c10::DeviceType device);
+
 }  // namespace hallo::nn

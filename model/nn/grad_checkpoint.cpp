@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "model/nn/autocast.h"
+
 namespace hallo::nn {
 
 namespace {
@@ -23,6 +25,7 @@ struct Closure : torch::CustomClassHolder {
   bool reentrant = false;
   at::Device device = at::kCPU;
   at::Tensor rng_state;
+  AutocastState autocast;  // the forward's: the recompute runs under it (as torch.utils.checkpoint)
 };
 
 at::Generator generator_for(const at::Device& d) { return at::globalContext().defaultGenerator(d); }
@@ -46,6 +49,7 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     for (size_t i = 0; i < saved.size(); ++i)
       if (c->slots[i] >= 0) args[static_cast<size_t>(c->slots[i])] = saved[i];
     c->rng_state = get_rng(c->device);
+    c->autocast = autocast_state(c->device.type());
     at::Tensor out = c->fn(args);  // grad mode is off here: nothing is kept
     ctx->save_for_backward(saved.vec());
     ctx->saved_data["closure"] = c10::IValue::make_capsule(c);
@@ -78,6 +82,7 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     at::Tensor out;
     {
       torch::AutoGradMode enable(true);
+      AutocastGuard autocast(c->autocast.device, c->autocast.dtype, c->autocast.enabled);
       out = c->fn(args);
     }
     set_rng(c->device, now);

@@ -169,6 +169,14 @@ try:
     r = run("animate", "--model", "stage2/final", "--ref", "no_such.png", "--audio", speech, "--out", "anim/bad.mp4")
     check("animate: a missing image is named, nothing written",
           r.returncode == 1 and "no_such.png" in r.stderr and not os.path.exists("anim/bad.mp4"), r.stderr[-500:])
+    r = run("animate", "--model", "stage2/final", "--ref", portrait, "--audio", speech, "--out", "anim/gpu.mp4",
+            "--device", "cuda:0")
+    if "has no CUDA" in r.stderr or r.returncode != 0:  # a CPU build: refused up front
+        check("animate: a device this build cannot run is named, nothing written",
+              r.returncode == 1 and "--device 'cuda:0'" in r.stderr and not os.path.exists("anim/gpu.mp4"),
+              r.stderr[-500:])
+    else:
+        check("animate --device cuda:0 renders", os.path.getsize("anim/gpu.mp4") > 0)
 
     # --- resume after SIGKILL is bit-exact ------------------------------------------------
     # (with an EMA of the weights: its average must resume bit-exactly too)
@@ -413,6 +421,14 @@ try:
     check("non-finite: skipped, then stopped after 3 in a row", r.returncode == 1 and "step 1 skipped" in r.stderr and
           "3 steps in a row" in r.stderr and "stopped at step 3" in r.stderr and "reference_unet." in r.stderr,
           r.stderr[-1500:])
+
+    # --- devices and precision this build cannot run are refused up front ------------------
+    r = run("train", "--config", tiny1, *data, "--out", "x_fp16", "--max-steps", "1", "--device", "cpu",
+            "--set", "solver.mixed_precision=fp16")
+    check("fp16 on the CPU: refused, naming the setting", r.returncode == 1 and "mixed_precision fp16" in r.stderr and
+          "CUDA device" in r.stderr and not os.path.exists("x_fp16/final"), r.stderr[-1000:])
+    r = run("train", "--config", tiny1, *data, "--out", "x_tpu", "--max-steps", "1", "--device", "tpu")
+    check("unknown device: named", r.returncode == 1 and "--device 'tpu'" in r.stderr, r.stderr[-1000:])
 
     # --- errors name the file -------------------------------------------------------------
     with open("bad.yaml", "w") as f:

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,6 +132,42 @@ TEST(DistEnv, ReadsTorchrunAndSlurmVariables) {
   unsetenv("MASTER_PORT");
   EXPECT_THROW(dist_env_from_environment(), Error);  // multi-process needs the rendezvous address
   for (const char* v : {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", "MASTER_ADDR"}) unsetenv(v);
+}
+
+TEST(DistBackend, ChoosesFromTheDeviceAndRefusesWhatThisBuildLacks) {
+  EXPECT_EQ(choose_backend("auto", c10::Device(c10::kCPU)), "gloo");
+  EXPECT_EQ(choose_backend("gloo", c10::Device(c10::kCPU)), "gloo");
+  if (!nccl_available()) {
+    try {
+      choose_backend("nccl", c10::Device(c10::kCPU));
+      ADD_FAILURE() << "nccl accepted by a build without it";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("no ProcessGroupNCCL"), std::string::npos) << e.what();
+    }
+  } else {
+    EXPECT_EQ(choose_backend("auto", c10::Device(c10::kCUDA, 0)), "nccl");
+    EXPECT_THROW(choose_backend("nccl", c10::Device(c10::kCPU)), Error);
+  }
+  EXPECT_THROW(choose_backend("mpi", c10::Device(c10::kCPU)), Error);
+}
+
+// NCCL (CUDA builds with a GPU; the device check runs it): a one-rank group runs the
+// collectives the trainer uses, with tensors on the GPU and (copied through) on the CPU.
+TEST(DistBackend, NcclOneRankGroupRunsTheTrainersCollectives) {
+  if (!nccl_available() || !torch::cuda::is_available()) GTEST_SKIP() << "no NCCL or no GPU in this build or machine";
+  DistEnv env;
+  env.master_port = free_port();
+  const c10::Device gpu(c10::kCUDA, 0);
+  auto comm = Comm::connect(env, std::chrono::seconds(60), "auto", gpu);
+  EXPECT_EQ(comm->backend(), "nccl");
+  std::vector<at::Tensor> t{at::arange(5, at::TensorOptions().dtype(at::kFloat).device(gpu))};
+  comm->allreduce_sum(t, "test all-reduce");
+  EXPECT_TRUE(at::equal(t[0].cpu(), at::arange(5, at::kFloat)));
+  EXPECT_EQ(comm->sum(2.5, "test sum"), 2.5);  // a CPU scalar through the GPU
+  EXPECT_EQ(comm->allgather_bytes("abc", "test gather").at(0), "abc");
+  comm->barrier("test barrier");
+  comm->reduce_sum_async(at::ones({3}, at::TensorOptions().device(gpu)), 0, "test reduce").wait();
+  EXPECT_THROW(comm->allreduce_sum_async(at::ones({3}), "a CPU bucket").wait(), Error);
 }
 
 // One rank of the test below, in a fresh process (exec of this test binary: forking

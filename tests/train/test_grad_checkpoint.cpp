@@ -7,6 +7,11 @@
 #include <map>
 
 #include "model/hallo/unet_3d.h"
+#include "model/nn/autocast.h"
+#include "model/nn/grad_checkpoint.h"
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
 
 namespace hallo::model {
 namespace {
@@ -113,6 +118,37 @@ TEST(GradCheckpoint, ReentrantRuleDropsTheDownPathWithoutAudioGradient) {
   // Plain blocks' motion modules never run (skip_motion_in_plain_blocks): no gradient anywhere.
   EXPECT_EQ(count(plain, "down_blocks.3.motion_modules."), 0);
   EXPECT_EQ(count(plain, "up_blocks.0.motion_modules."), 0);
+}
+
+// Under mixed precision the recompute must run in the forward's autocast state (autograd
+// runs backward with autocast off): the checkpointed unit's gradients then equal the
+// plain unit's bit for bit, in the same dtypes. Linear layers are autocast ops on the
+// CPU in every libtorch, so this runs here.
+TEST(GradCheckpoint, RecomputeUnderAutocastGivesThePlainGradients) {
+  at::manual_seed(12);
+  torch::nn::Sequential unit(torch::nn::Linear(16, 32), torch::nn::GELU(), torch::nn::Linear(32, 16));
+  const at::Tensor x0 = at::randn({4, 16}), go = at::randn({4, 16});
+  std::vector<at::Tensor> grads;
+  for (bool recompute : {false, true}) {
+    unit->zero_grad();
+    at::Tensor x = x0.clone().requires_grad_();
+    at::Tensor y;
+    {
+      nn::AutocastGuard ac(c10::DeviceType::CPU, at::kBFloat16);
+      y = nn::run_unit(nn::CheckpointPolicy{recompute, false}, *unit,
+                       [&](const std::vector<at::Tensor>& in) { return unit->forward(in[0] * 2); }, {x});
+    }
+    ASSERT_EQ(y.scalar_type(), at::kBFloat16);
+    y.backward(go.to(at::kBFloat16));
+    grads.push_back(x.grad());
+    for (const auto& p : unit->parameters()) grads.push_back(p.grad());
+  }
+  const size_t n = grads.size() / 2;
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(grads[i].defined() && grads[n + i].defined()) << i;
+    EXPECT_EQ(grads[i].scalar_type(), grads[n + i].scalar_type()) << i;
+    EXPECT_TRUE(at::equal(grads[i], grads[n + i])) << i;
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/config_file.h"
+#include "core/device.h"
 #include "tests/common/error_message.h"
 #include "tests/common/temp_dir.h"
 #include "trainer/train_config.h"
@@ -136,13 +137,44 @@ TEST(TrainConfig, ShippedConfigsParse) {
   EXPECT_EQ(TrainConfig::load(demo / "stage2.yaml").stage, 2);
 }
 
-TEST(TrainConfig, MixedPrecision) {
-  for (const char* y : {"solver: {mixed_precision: bf16}\n", "solver: {mixed_precision: fp16}\n"}) {
-    const std::string e = test::error_message([&] { parse(y); });
-    EXPECT_NE(e.find("needs the CUDA trainer"), std::string::npos) << e;
-  }
+TEST(TrainConfig, MixedPrecisionAndLossScale) {
+  // The config accepts bf16 / fp16 (the trainer refuses them on a CPU device).
+  EXPECT_EQ(parse("solver: {mixed_precision: bf16}\n").solver.mixed_precision, "bf16");
+  const TrainConfig fp16 = parse("solver: {mixed_precision: fp16}\n");
+  EXPECT_TRUE(fp16.solver.loss_scaling());  // auto: on with fp16
+  EXPECT_FALSE(parse("solver: {mixed_precision: bf16}\n").solver.loss_scaling());
+  EXPECT_FALSE(parse("solver: {mixed_precision: fp16, loss_scale: none}\n").solver.loss_scaling());
+  EXPECT_TRUE(parse("solver: {loss_scale: dynamic}\n").solver.loss_scaling());
   const std::string bad = test::error_message([] { parse("solver: {mixed_precision: fp8}\n"); });
   EXPECT_NE(bad.find("no, bf16 or fp16"), std::string::npos) << bad;
+  const std::string ls = test::error_message([] { parse("solver: {loss_scale: static}\n"); });
+  EXPECT_NE(ls.find("solver.loss_scale"), std::string::npos) << ls;
+  const std::string p2 = test::error_message([] { parse("solver: {initial_loss_scale: 1000}\n"); });
+  EXPECT_NE(p2.find("power of two"), std::string::npos) << p2;
+  EXPECT_EQ(parse("solver: {mixed_precision: bf16, frozen_dtype: bf16}\n").solver.frozen_dtype, "bf16");
+  const std::string fz = test::error_message([] { parse("solver: {frozen_dtype: bf16}\n"); });
+  EXPECT_NE(fz.find("needs solver.mixed_precision"), std::string::npos) << fz;
+  const std::string f8 = test::error_message([] { parse("solver: {mixed_precision: bf16, frozen_dtype: fp8}\n"); });
+  EXPECT_NE(f8.find("solver.frozen_dtype"), std::string::npos) << f8;
+}
+
+TEST(Device, ResolvesNamesAndRefusesWhatThisBuildCannotRun) {
+  EXPECT_TRUE(resolve_device("cpu").is_cpu());
+  EXPECT_TRUE(resolve_device("CPU").is_cpu());
+  EXPECT_EQ(resolve_device("auto").is_cuda(), cuda_available());
+  const std::string bad = test::error_message([] { resolve_device("tpu", 0, "--device"); });
+  EXPECT_NE(bad.find("--device 'tpu'"), std::string::npos) << bad;
+  if (cuda_available()) {
+    EXPECT_EQ(resolve_device("cuda", 0).index(), 0);
+    EXPECT_NE(test::error_message([] { resolve_device("cuda:999"); }).find("does not exist"), std::string::npos);
+  } else {
+    for (const char* n : {"cuda", "cuda:0"}) {
+      const std::string e = test::error_message([&] { resolve_device(n); });
+      EXPECT_NE(e.find("has no CUDA or sees no GPU"), std::string::npos) << e;
+    }
+    EXPECT_FALSE(device_peak(c10::Device(c10::kCPU)).has_value());
+  }
+  EXPECT_NE(test::error_message([] { resolve_device("cuda:x"); }).find("cuda:x"), std::string::npos);
 }
 
 TEST(TrainConfig, ZeroStage) {

@@ -4,11 +4,14 @@
 // model folders and TensorBoard records.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 
 #include "model/io/hf_config.h"
+#include "model/nn/autocast.h"
 #include "tests/common/error_message.h"
 #include "tests/common/temp_dir.h"
 #include "tests/common/tiny_hallo.h"
@@ -55,9 +58,15 @@ struct Rig {
     m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false});
   }
   MicroBatch micro(const TrainBatch& b, uint64_t seed = 1) const { return test::tiny_micro_batch(b, cfg.stage, seed); }
-  StepReport step(const MicroBatch& mb) {
+  StepReport step(const MicroBatch& mb, LossScaler* scaler = nullptr) {
     Optimization o{trainable.get(), &opt, &reducer, 1.0};
+    o.scaler = scaler;
     return optimization_step(m, settings, o, {mb}, 1e-3);
+  }
+  at::Tensor flat_params() const {
+    std::vector<at::Tensor> flat;
+    for (const auto& p : trainable->params()) flat.push_back(p.param.detach().flatten());
+    return at::cat(flat);
   }
 };
 
@@ -139,6 +148,136 @@ TEST(TrainStep, NonFiniteLossSkipsTheUpdate) {
   EXPECT_EQ(rep.nonfinite, "loss");
   EXPECT_FALSE(rep.nonfinite_param.empty());  // NaN reaches the gradients too and is named
   for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(at::equal(before[i], r.trainable->params()[i].param));
+}
+
+TEST(LossScaler, BacksOffOnOverflowGrowsAfterTheIntervalAndRoundTrips) {
+  LossScaler s(LossScaleConfig{true, 1024.0, 2.0, 0.5, 3});
+  EXPECT_EQ(s.scale(), 1024.0);
+  s.update(true);
+  EXPECT_EQ(s.scale(), 512.0);
+  s.update(false);
+  s.update(false);
+  EXPECT_EQ(s.scale(), 512.0);
+  EXPECT_EQ(s.clean_steps(), 2);
+  s.update(false);  // the third clean step in a row
+  EXPECT_EQ(s.scale(), 1024.0);
+  EXPECT_EQ(s.clean_steps(), 0);
+  s.update(false);
+  s.update(true);  // an overflow resets the clean count
+  s.update(false);
+  s.update(false);
+  EXPECT_EQ(s.scale(), 512.0);
+  LossScaler t(LossScaleConfig{true, 65536.0, 2.0, 0.5, 3});
+  t.restore(s.state(), "state.json");
+  EXPECT_EQ(t.scale(), 512.0);
+  EXPECT_EQ(t.clean_steps(), 2);
+  EXPECT_EQ(LossScaler().scale(), 1.0);  // disabled
+  EXPECT_TRUE(LossScaler().state().empty());
+  EXPECT_NE(test::error_message([] { LossScaler(LossScaleConfig{true, 1000.0}); }).find("power of two"),
+            std::string::npos);
+  EXPECT_NE(test::error_message([&] { t.restore({{"scale", 3.0}}, "state.json"); }).find("state.json"),
+            std::string::npos);
+}
+
+// Scaling by a power of two is exact in float32: with no overflow a scaled run gives the
+// unscaled run's bits. A scale that overflows skips the step, lowers the scale and
+// leaves the weights alone, and the next step at the lower scale is that exact step.
+TEST(TrainStep, LossScalingIsExactAndOverflowSkipsAndBacksOff) {
+  Rig plain(2), scaled(2), huge(2);
+  const MicroBatch a = plain.micro(tiny_batch(2), 1), b = plain.micro(tiny_batch(2), 2);
+  LossScaler s(LossScaleConfig{true, 65536.0, 2.0, 0.5, 1});
+  for (const auto* mb : {&a, &b}) {
+    const StepReport rp = plain.step(*mb);
+    const StepReport rs = scaled.step(*mb, &s);
+    ASSERT_TRUE(rp.applied && rs.applied);
+    EXPECT_EQ(rp.grad_norm, rs.grad_norm);
+    EXPECT_EQ(rp.loss, rs.loss);
+  }
+  EXPECT_EQ(s.scale(), 262144.0);  // grew after each clean step (interval 1)
+  EXPECT_TRUE(at::equal(plain.flat_params(), scaled.flat_params()));
+
+  // 2^140 x the loss is beyond float32 (max ~2^128): backward overflows until the scale is
+  // low enough (the grads themselves still fit at 2^127 here).
+  LossScaler h(LossScaleConfig{true, std::ldexp(1.0, 140), 2.0, 0.5, 1000});
+  Rig ref(2);
+  const at::Tensor before = huge.flat_params();
+  int skipped = 0;
+  StepReport r;
+  for (int i = 0; i < 200; ++i) {
+    r = huge.step(a, &h);
+    if (r.applied) break;
+    EXPECT_TRUE(r.overflow);
+    EXPECT_EQ(r.nonfinite, "gradients");
+    EXPECT_TRUE(at::equal(before, huge.flat_params()));
+    ++skipped;
+  }
+  ASSERT_TRUE(r.applied);
+  EXPECT_GE(skipped, 12);
+  EXPECT_EQ(r.loss_scale, std::ldexp(1.0, 140 - skipped));
+  ref.step(a);
+  EXPECT_TRUE(at::equal(ref.flat_params(), huge.flat_params()));
+}
+
+// The CUDA trainer: the same step on a GPU (networks, batch and draws moved there; the
+// draws come from the CPU generator, so the numbers are the same) gives the CPU's loss
+// and weights to float tolerance in fp32, and runs under bf16 autocast and fp16 with
+// loss scaling with float32 master weights. Needs a GPU (the device check runs it).
+TEST(TrainStep, CudaStepMatchesTheCpuStep) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU in this build or machine (scripts/gpu/device-check.sh runs it)";
+  const c10::Device gpu(c10::kCUDA, 0);
+  const TrainBatch batch = tiny_batch(2);
+  Rig cpu(2);
+  const MicroBatch mb = cpu.micro(batch, 3);
+  const StepReport rc = cpu.step(mb);  // the loss is the forward's, at the initial weights
+  for (const char* precision : {"no", "bf16", "fp16"}) {
+    Rig g(2);
+    g.m.net->to(gpu);
+    g.m.vae->to(gpu);
+    g.settings.autocast = nn::mixed_precision_dtype(precision);
+    LossScaler scaler(LossScaleConfig{std::string(precision) == "fp16"});
+    MicroBatch gm{mb.batch.to(gpu), mb.draws.to(gpu), mb.decisions};
+    StepReport rg;
+    for (int i = 0; i < 8; ++i) {  // fp16: the first steps may overflow the initial scale
+      rg = g.step(gm, &scaler);
+      if (rg.applied) break;
+    }
+    ASSERT_TRUE(rg.applied) << precision;
+    for (const auto& p : g.trainable->params()) EXPECT_EQ(p.param.scalar_type(), at::kFloat) << p.name;
+    if (std::string(precision) == "no") {
+      EXPECT_NEAR(rg.loss, rc.loss, 1e-4 * std::abs(rc.loss) + 1e-6);
+      EXPECT_NEAR(rg.grad_norm, rc.grad_norm, 1e-3 * rc.grad_norm);
+      EXPECT_TRUE(at::allclose(g.flat_params().cpu(), cpu.flat_params(), 1e-4, 1e-5));
+    } else {
+      EXPECT_TRUE(std::isfinite(rg.loss) && std::isfinite(rg.grad_norm)) << precision;
+      EXPECT_NEAR(rg.loss, rc.loss, 0.05 * std::abs(rc.loss) + 1e-3) << precision;
+    }
+  }
+}
+
+// solver.frozen_dtype: a VAE stored in bf16 encodes its (float32) pixels in bf16 and
+// hands float32 posteriors to the step, close to the float32 VAE's; the frozen net
+// weights are cast, the trainable ones are not.
+TEST(TrainStep, FrozenWeightsInBf16KeepTrainableFloat32AndFloat32Posteriors) {
+  Rig r(2);
+  const MicroBatch mb = r.micro(tiny_batch(2));
+  const Latents ref = sample_latents(r.m, r.settings, mb.batch, mb.draws, {});
+  const int64_t saved = store_frozen_weights(r.trainable->frozen(), r.m.vae, at::kBFloat16);
+  int64_t frozen_floats = 0;
+  for (const auto& p : r.trainable->frozen()) {
+    EXPECT_NE(p.param.scalar_type(), at::kFloat) << p.name;
+    frozen_floats += p.param.is_floating_point() ? p.param.numel() : 0;
+  }
+  for (const auto& p : r.trainable->params()) EXPECT_EQ(p.param.scalar_type(), at::kFloat) << p.name;
+  int64_t vae_values = 0;
+  for (const auto& p : r.m.vae->parameters()) {
+    EXPECT_EQ(p.scalar_type(), at::kBFloat16);
+    vae_values += p.numel();
+  }
+  EXPECT_EQ(saved, 2 * (frozen_floats + vae_values));
+  const Latents low = sample_latents(r.m, r.settings, mb.batch, mb.draws, {});
+  EXPECT_EQ(low.target.scalar_type(), at::kFloat);
+  EXPECT_TRUE(at::allclose(low.target, ref.target, 0.05, 0.05)) << (low.target - ref.target).abs().max().item<float>();
+  EXPECT_FALSE(at::equal(low.target, ref.target));  // really encoded in bf16
 }
 
 TEST(TrainStep, StoredPosteriorsGiveTheSameLatentsAsEncoding) {

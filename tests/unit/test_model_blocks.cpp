@@ -3,6 +3,11 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/version.h>
+#include <torch/cuda.h>
+
+#include "model/nn/autocast.h"
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -394,5 +399,69 @@ TEST(Resnet, FrozenBackwardEqualsAutogradBitwise) {
     y.backward(go);
     yr.backward(go);
     EXPECT_TRUE(at::equal(x.grad(), xr.grad())) << cin << "->" << cout;
+  }
+}
+
+// Under bf16 autocast (the CUDA trainer's mixed precision), the frozen resnet's own
+// backward runs outside autocast, as every autograd backward does: it must recompute and
+// cast as the forward did and give plain autograd's input gradient (dtype and values).
+// Runs on a GPU when there is one; libtorch 1.13's CPU autocast cannot run GroupNorm on
+// bf16 input (nor can the plain block), so a 1.13 CPU build skips it.
+TEST(Resnet, FrozenBackwardUnderAutocastMatchesAutograd) {
+  const bool cuda = torch::cuda::is_available();
+  if (!cuda && TORCH_VERSION_MAJOR < 2) GTEST_SKIP() << "libtorch 1.13 CPU autocast fails in GroupNorm (runs on CUDA)";
+  const c10::Device dev = cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  at::manual_seed(15);
+  for (auto [cin, cout] : std::vector<std::pair<int64_t, int64_t>>{{32, 32}, {32, 64}}) {
+    nn::ResnetBlock2D r(nn::ResnetOptions{cin, cout, 16, 8, 1e-5, 1.0});
+    r->to(dev);
+    for (auto& p : r->parameters()) p.set_requires_grad(false);
+    auto x0 = at::randn({2, cin, 6, 5}).to(dev), temb = at::randn({2, 16}).to(dev), go = at::randn({2, cout, 6, 5}).to(dev);
+    torch::AutoGradMode on(true);
+    auto x = x0.clone().requires_grad_(), xr = x0.clone().requires_grad_();
+    at::Tensor y, yr;
+    {
+      nn::AutocastGuard g(dev.type(), at::kBFloat16);
+      yr = r->forward_plain(xr * 1.5, temb);
+      y = r->forward(x * 1.5, temb);
+    }
+    EXPECT_NE(y.grad_fn()->name(), yr.grad_fn()->name());
+    EXPECT_EQ(y.scalar_type(), yr.scalar_type());
+    EXPECT_TRUE(at::equal(y, yr));
+    y.backward(go.to(y.scalar_type()));
+    yr.backward(go.to(yr.scalar_type()));
+    ASSERT_TRUE(x.grad().defined());
+    EXPECT_EQ(x.grad().scalar_type(), at::kFloat);
+    EXPECT_TRUE(at::allclose(x.grad(), xr.grad(), 1e-2, 1e-2))
+        << cin << "->" << cout << ": " << (x.grad() - xr.grad()).abs().max().item<float>();
+  }
+}
+
+// libtorch 2.x on a GPU: Auto is the fused SDPA (4-D, so a fused kernel can take it),
+// sliced above 32768 sequences; forward and backward match the math path computed in
+// float32. Needs a GPU (the device check runs it).
+TEST(Attention, FusedSdpaOnCudaMatchesMathIncludingSlicedBatches) {
+  if (!torch::cuda::is_available() || !nn::sdpa_available()) GTEST_SKIP() << "no GPU or no SDPA (libtorch < 2)";
+  const c10::Device gpu(c10::kCUDA, 0);
+  at::manual_seed(16);
+  for (auto [n, l, d] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{8, 77, 40}, {40000, 16, 40}}) {
+    for (auto dtype : {at::kFloat, at::kBFloat16}) {
+      auto q = at::randn({n, l, d}).to(gpu, dtype).requires_grad_(), k = at::randn({n, l, d}).to(gpu, dtype).requires_grad_(),
+           v = at::randn({n, l, d}).to(gpu, dtype).requires_grad_();
+      const auto go = at::randn({n, l, d}).to(gpu, dtype);
+      nn::attention_settings().backend = nn::AttentionBackend::Auto;
+      auto y = nn::attention(q, k, v);
+      auto g = torch::autograd::grad({y}, {q, k, v}, {go});
+      auto qf = q.detach().to(at::kFloat).requires_grad_(), kf = k.detach().to(at::kFloat).requires_grad_(),
+           vf = v.detach().to(at::kFloat).requires_grad_();
+      nn::attention_settings().backend = nn::AttentionBackend::Math;
+      auto yr = nn::attention(qf, kf, vf);
+      auto gr = torch::autograd::grad({yr}, {qf, kf, vf}, {go.to(at::kFloat)});
+      nn::attention_settings().backend = nn::AttentionBackend::Auto;
+      const double tol = dtype == at::kFloat ? 1e-4 : 3e-2;
+      EXPECT_EQ(y.scalar_type(), dtype);
+      EXPECT_TRUE(at::allclose(y.to(at::kFloat), yr, tol, tol)) << n << " " << dtype;
+      for (int i = 0; i < 3; ++i) EXPECT_TRUE(at::allclose(g[i].to(at::kFloat), gr[i], 5 * tol, 5 * tol)) << n << " " << i;
+    }
   }
 }

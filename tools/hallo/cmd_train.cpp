@@ -1,11 +1,12 @@
 // hallo train --config configs/train/stage2.yaml [--set KEY=VALUE ...] [--out RUN_DIR]
-//             [--resume auto|CHECKPOINT_DIR] [--max-steps N] [--dry-run]
+//             [--resume auto|CHECKPOINT_DIR] [--max-steps N] [--dry-run] [--device auto|cpu|cuda[:N]]
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <filesystem>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "model/io/hf_config.h"
 #include "tools/hallo/commands.h"
@@ -27,7 +28,7 @@ namespace fs = std::filesystem;
 
 Command register_train(CLI::App& app, const GlobalOptions& g) {
   struct Opts {
-    std::string config, out, resume;
+    std::string config, out, resume, device = "auto", backend = "auto";
     std::vector<std::string> sets;
     int64_t max_steps = 0;
     bool dry_run = false;
@@ -50,6 +51,13 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
   sub->add_option("--dist-timeout", o->dist_timeout, "seconds a collective may wait before the run fails (a dead rank)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--bucket-mb", o->bucket_mb, "gradient all-reduce bucket size in MiB")->check(CLI::PositiveNumber);
+  sub->add_option("--device", o->device,
+                  "auto (a GPU when this build has CUDA and sees one, else cpu), cpu, cuda (the local rank's GPU) or "
+                  "cuda:N")
+      ->capture_default_str();
+  sub->add_option("--dist-backend", o->backend, "c10d backend of a multi-process run: auto (nccl on GPUs, else gloo), gloo, nccl")
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}))
+      ->capture_default_str();
   return [o, &g]() {
     trainer::TrainConfig cfg = trainer::TrainConfig::load(o->config, o->sets);
     if (o->max_steps > 0) cfg.solver.max_train_steps = static_cast<int>(o->max_steps);
@@ -72,16 +80,19 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
       if (!o->out.empty()) lo.args.insert(lo.args.end(), {"--out", o->out});
       if (!o->resume.empty()) lo.args.insert(lo.args.end(), {"--resume", o->resume});
       if (o->max_steps > 0) lo.args.insert(lo.args.end(), {"--max-steps", std::to_string(o->max_steps)});
-      lo.args.insert(lo.args.end(), {"--dist-timeout", std::to_string(o->dist_timeout), "--bucket-mb", std::to_string(o->bucket_mb)});
+      lo.args.insert(lo.args.end(), {"--dist-timeout", std::to_string(o->dist_timeout), "--bucket-mb",
+                                     std::to_string(o->bucket_mb), "--device", o->device, "--dist-backend", o->backend});
       return trainer::dist::launch_local(lo);
     }
     std::shared_ptr<trainer::dist::Comm> comm;
     if (env.distributed() && !o->dry_run) {
       if (cfg.stage == trainer::kStageVae) fail("stage vae trains in one process; launch it without torchrun/srun");
-      comm = trainer::dist::Comm::connect(env, std::chrono::milliseconds(static_cast<int64_t>(o->dist_timeout * 1000)));
+      comm = trainer::dist::Comm::connect(env, std::chrono::milliseconds(static_cast<int64_t>(o->dist_timeout * 1000)),
+                                          o->backend, resolve_device(o->device, env.local_rank));
       rank = env.rank;
       world = env.world_size;
-      spdlog::info("rank {} of {} ({}, {}:{})", rank, world, env.source, env.master_addr, env.master_port);
+      spdlog::info("rank {} of {} ({}, {}, {}:{})", rank, world, comm->backend(), env.source, env.master_addr,
+                   env.master_port);
     }
 #else
     if (o->nproc > 1) fail("this build has no multi-process training (c10d Gloo headers were missing: libgloo-dev)");
@@ -106,6 +117,16 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
     trainer::TrainOptions to;
     to.rank = rank;
     to.world_size = world;
+    int local_rank = 0;
+#ifdef HALLO_HAVE_DIST
+    local_rank = env.local_rank;
+#endif
+    to.device = resolve_device(o->device, local_rank);
+    if (cfg.stage == trainer::kStageVae && !to.device.is_cpu()) {
+      // The demo's tiny VAE fit (trainer/vae_trainer.h) is CPU code.
+      if (o->device != "auto") fail("--device {}: stage vae trains on the CPU", o->device);
+      to.device = c10::Device(c10::kCPU);
+    }
 #ifdef HALLO_HAVE_DIST
     if (comm) {
       const auto bucket = static_cast<int64_t>(o->bucket_mb * 1024 * 1024);

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/nn/autocast.h"
 #include "data/dataset/image_tensors.h"
 #include "data/shard/shard_reader.h"
 #include "media/audio_reader.h"
@@ -111,6 +112,10 @@ fs::path ShardValidator::render(StepModels& models, int64_t step, const fs::path
   as.clip.num_inference_steps = s.cfg.val.inference_steps;
   as.clip.guidance_scale = s.cfg.val.cfg_scale;
   as.seed = static_cast<uint64_t>(s.cfg.seed);
+  as.device = models.net->parameters().front().device();  // validation renders where training runs
+  // ... and in its precision (low-precision frozen weights meet float32 activations only under autocast).
+  const c10::ScalarType mp = nn::mixed_precision_dtype(s.cfg.solver.mixed_precision.c_str());
+  nn::AutocastGuard autocast(as.device.type(), mp, mp != at::kFloat && as.device.is_cuda());
   inference::Animator animator(models.net, models.vae, s.cfg.validation_scheduler(), as);
   // A stage-1 net normalises each frame on its own, which is exactly per-frame inference.
   auto& ucfg = models.net->denoising_unet->mutable_config();

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <utility>
 
 #include "core/error.h"
 #include "trainer/zero.h"
@@ -61,6 +62,7 @@ struct AfterAccumulate : torch::autograd::FunctionPostHook {
 struct C10dReducer::Impl {
   std::shared_ptr<Comm> comm;
   std::vector<NamedParam> params;
+  at::TensorOptions bucket_options = at::TensorOptions().dtype(at::kFloat);  // on the parameters' device
   bool shard = false;
   int64_t bucket_bytes = 0;
   std::vector<int> owner;                        // ZeRO-2: each parameter's rank (zero_owners)
@@ -81,7 +83,8 @@ struct C10dReducer::Impl {
   std::vector<at::Tensor> late;
   // The parameters' AccumulateGrad nodes: a variable holds its own only weakly, and
   // the hooks live on the node, so they are kept alive here.
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  // (shared_ptr<Node> through libtorch 2.12, an intrusive_ptr since: whatever grad_accumulator returns)
+  std::vector<decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor&>()))> accumulators;
   std::vector<uintptr_t> hook_keys;
   bool sync = false, in_backward = false;
   size_t next_launch = 0, next_release = 0;
@@ -128,7 +131,7 @@ struct C10dReducer::Impl {
   }
   void allocate(Segment& g) {
     if (g.flat.defined()) return;
-    g.flat = at::zeros({g.values}, at::kFloat);
+    g.flat = at::zeros({g.values}, bucket_options);
     live_bytes += g.bytes();
     if (!mine(g)) foreign_bytes += g.bytes();
     peak_bytes = std::max(peak_bytes, live_bytes);
@@ -225,6 +228,15 @@ C10dReducer::C10dReducer(std::shared_ptr<Comm> comm, const std::vector<NamedPara
   auto& s = *impl_;
   s.comm = std::move(comm);
   s.params = params;
+  if (!params.empty()) {
+    const c10::Device d = params.front().param.device();
+    for (const auto& p : params)
+      if (p.param.device() != d) fail("data-parallel reduction: '{}' is on {}, others on {}", p.name, p.param.device().str(), d.str());
+    if (d != s.comm->device())
+      fail("data-parallel reduction: the parameters are on {}, the {} group reduces on {}", d.str(), s.comm->backend(),
+           s.comm->device().str());
+    s.bucket_options = s.bucket_options.device(d);
+  }
   s.shard = shard_gradients && s.comm->world_size() > 1;
   s.bucket_bytes = bucket_bytes;
   s.foreign_cap = 2 * bucket_bytes;
@@ -334,7 +346,7 @@ void C10dReducer::finish() {
       late_total += s.params[i].param.numel();
     }
   if (late_total > 0) {
-    late_flat = at::zeros({late_total}, at::kFloat);
+    late_flat = at::zeros({late_total}, s.bucket_options);
     for (size_t i = 0; i < s.params.size(); ++i)
       if (s.late[i].defined()) late_flat.narrow(0, late_offset[i], s.params[i].param.numel()).copy_(s.late[i].reshape({-1}));
     for (auto& t : s.late) t = at::Tensor();

@@ -6,6 +6,12 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
+#ifdef USE_C10D_NCCL
+// CUDA libtorch: torch_cuda exports USE_C10D_NCCL to whoever links it.
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstdlib>
 #include <cstring>
@@ -14,10 +20,38 @@
 
 namespace hallo::trainer::dist {
 
+// libtorch 2.x split the process group into a dispatcher (ProcessGroup) and its
+// backends (Backend: Gloo, NCCL); 1.13's groups are ProcessGroups themselves. The
+// collectives used here have the same signatures on both.
+#if TORCH_VERSION_MAJOR >= 2
+using Group = c10d::Backend;
+#else
+using Group = c10d::ProcessGroup;
+#endif
+
 struct Comm::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<Group> pg;
 };
+
+bool nccl_available() {
+#ifdef USE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string choose_backend(const std::string& requested, const c10::Device& device) {
+  if (requested == "auto" || requested.empty()) return device.is_cuda() && nccl_available() ? "nccl" : "gloo";
+  if (requested == "gloo") return requested;
+  if (requested == "nccl") {
+    if (!nccl_available()) fail("--dist-backend nccl: this libtorch has no ProcessGroupNCCL (a CPU build); use gloo");
+    if (!device.is_cuda()) fail("--dist-backend nccl needs CUDA ranks (--device cuda), not {}", device.str());
+    return requested;
+  }
+  fail("--dist-backend '{}': expected auto, gloo or nccl", requested);
+}
 
 struct Comm::Pending::Impl {
   c10::intrusive_ptr<c10d::Work> work;
@@ -47,14 +81,22 @@ void wait_work(const c10::intrusive_ptr<c10d::Work>& w, int rank, const std::str
 
 }  // namespace
 
-std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::milliseconds timeout) {
+std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::milliseconds timeout, const std::string& backend,
+                                    c10::Device device) {
   auto c = std::shared_ptr<Comm>(new Comm());
   c->impl_ = std::make_unique<Impl>();
   c->rank_ = env.rank;
   c->world_ = env.world_size;
   c->timeout_ = timeout;
+  c->backend_ = choose_backend(backend, device);
+  if (c->backend_ == "nccl") c->device_ = device;
   try {
     c10d::TCPStoreOptions o;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    // 2.4+ serves the store with libuv by default; as torch.distributed, USE_LIBUV=0 opts
+    // out (a libtorch built without libuv refuses the default).
+    if (const char* uv = std::getenv("USE_LIBUV"); uv && std::strcmp(uv, "0") == 0) o.useLibUV = false;
+#endif
     o.port = static_cast<std::uint16_t>(env.master_port);
     o.isServer = env.rank == 0;
     o.numWorkers = static_cast<size_t>(env.world_size);
@@ -62,18 +104,29 @@ std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::millisecond
     o.timeout = timeout;
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
     c->impl_->store = c10::make_intrusive<c10d::PrefixStore>("hallo", tcp);
-    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-    // As torch.distributed: GLOO_SOCKET_IFNAME picks the interface; a loopback master
-    // means a single machine; otherwise the address this host's name resolves to.
-    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
-    if (ifname && *ifname)
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    else if (env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0)
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    else
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    opts->threads = 2;
-    c->impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(c->impl_->store, env.rank, env.world_size, opts);
+    if (c->backend_ == "nccl") {
+#ifdef USE_C10D_NCCL
+      // One GPU per rank, bound before the group exists. The group's timeout drives
+      // NCCL's watchdog (the per-call timeouts are Gloo's).
+      c10::cuda::set_device(device.index());
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = timeout;
+      c->impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(c->impl_->store, env.rank, env.world_size, opts);
+#endif
+    } else {
+      auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+      // As torch.distributed: GLOO_SOCKET_IFNAME picks the interface; a loopback master
+      // means a single machine; otherwise the address this host's name resolves to.
+      const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+      if (ifname && *ifname)
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      else if (env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0)
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+      else
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      opts->threads = 2;
+      c->impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(c->impl_->store, env.rank, env.world_size, opts);
+    }
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -82,31 +135,39 @@ std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::millisecond
     fail("rank {}: cannot join the {}-process group at {}:{} ({}): {}", env.rank, env.world_size, env.master_addr,
          env.master_port, env.source, msg);
   }
-  spdlog::debug("rank {}/{}: process group ready ({}:{})", env.rank, env.world_size, env.master_addr, env.master_port);
+  spdlog::debug("rank {}/{}: {} process group ready ({}:{})", env.rank, env.world_size, c->backend_, env.master_addr,
+                env.master_port);
   return c;
 }
 
 Comm::~Comm() = default;
 
+template <class Op>
+void Comm::on_device(std::vector<at::Tensor>& tensors, Op&& op) {
+  // One tensor per call: Gloo's collectives take a list of replicas of ONE tensor.
+  for (auto& t : tensors) {
+    if (t.device() == device_) {
+      std::vector<at::Tensor> one{t};
+      op(one);
+    } else {
+      std::vector<at::Tensor> one{t.to(device_)};
+      op(one);
+      t.copy_(one[0]);
+    }
+  }
+}
+
 void Comm::broadcast(std::vector<at::Tensor>& tensors, int root, const std::string& what) {
-  if (tensors.empty()) return;
   c10d::BroadcastOptions o;
   o.rootRank = root;
   o.timeout = timeout_;
-  // One tensor per call: Gloo's broadcast takes a list of replicas of ONE tensor.
-  for (auto& t : tensors) {
-    std::vector<at::Tensor> one{t};
-    wait_work(impl_->pg->broadcast(one, o), rank_, what, timeout_);
-  }
+  on_device(tensors, [&](std::vector<at::Tensor>& one) { wait_work(impl_->pg->broadcast(one, o), rank_, what, timeout_); });
 }
 
 void Comm::allreduce_sum(std::vector<at::Tensor>& tensors, const std::string& what) {
   c10d::AllreduceOptions o;
   o.timeout = timeout_;
-  for (auto& t : tensors) {
-    std::vector<at::Tensor> one{t};
-    wait_work(impl_->pg->allreduce(one, o), rank_, what, timeout_);
-  }
+  on_device(tensors, [&](std::vector<at::Tensor>& one) { wait_work(impl_->pg->allreduce(one, o), rank_, what, timeout_); });
 }
 
 double Comm::sum(double local, const std::string& what) {
@@ -120,13 +181,14 @@ double Comm::max(double local, const std::string& what) {
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::MAX;
   o.timeout = timeout_;
-  wait_work(impl_->pg->allreduce(t, o), rank_, what, timeout_);
+  on_device(t, [&](std::vector<at::Tensor>& one) { wait_work(impl_->pg->allreduce(one, o), rank_, what, timeout_); });
   return t[0].item<double>();
 }
 
 void Comm::barrier(const std::string& what) {
   c10d::BarrierOptions o;
   o.timeout = timeout_;
+  if (device_.is_cuda()) o.device_ids = {device_.index()};  // NCCL would guess the GPU from the rank
   wait_work(impl_->pg->barrier(o), rank_, what, timeout_);
 }
 
@@ -164,6 +226,9 @@ std::vector<std::string> Comm::allgather_bytes(const std::string& mine, const st
 // The Pending waits with the group's timeout and names `what` when it fails.
 template <class Start>
 Comm::Pending Comm::start_async(at::Tensor flat, const std::string& what, Start&& start) {
+  if (flat.device() != device_)
+    fail("rank {}: {}: the tensor is on {}, the {} group needs {}", rank_, what, flat.device().str(), backend_,
+         device_.str());
   Pending p;
   p.impl_ = std::make_shared<Pending::Impl>();
   p.impl_->what = what;
