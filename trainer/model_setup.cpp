@@ -304,14 +304,14 @@ ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need
   return b;
 }
 
-int64_t store_frozen_weights(const std::vector<NamedParam>& frozen, model::AutoencoderKL vae, c10::ScalarType dtype) {
+int64_t store_frozen_weights(model::HalloNet& net, model::AutoencoderKL vae, c10::ScalarType dtype) {
   at::NoGradGuard no_grad;
   const int64_t saved_per_value = 4 - static_cast<int64_t>(c10::elementSize(dtype));
   int64_t bytes = 0;
-  for (const auto& p : frozen)
-    if (p.param.scalar_type() == at::kFloat) {
-      p.param.set_data(p.param.detach().to(dtype));
-      bytes += p.param.numel() * saved_per_value;
+  for (auto& p : net->parameters())
+    if (!p.requires_grad() && p.scalar_type() == at::kFloat) {
+      p.set_data(p.detach().to(dtype));
+      bytes += p.numel() * saved_per_value;
     }
   if (vae) {
     for (const auto& p : vae->parameters())

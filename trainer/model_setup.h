@@ -19,7 +19,6 @@
 #include "model/hallo/hallo_net.h"
 #include "model/vae/autoencoder_kl.h"
 #include "trainer/batch_source.h"
-#include "trainer/gradients.h"
 #include "trainer/train_config.h"
 
 namespace hallo::trainer {
@@ -53,8 +52,9 @@ ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need
 // Upstream's zero-initialised layers, zeroed (after a fresh construction).
 void zero_init_like_upstream(model::HalloNet& net);
 
-// solver.frozen_dtype: the float32 frozen parameters (`frozen`) and the whole VAE (may be
-// null) stored in `dtype`; returns the bytes saved. Trainable weights stay float32.
-int64_t store_frozen_weights(const std::vector<NamedParam>& frozen, model::AutoencoderKL vae, c10::ScalarType dtype);
+// solver.frozen_dtype: the net's float32 parameters that do not require grad and the whole
+// VAE (may be null) stored in `dtype`; returns the bytes saved. Trainable weights and
+// buffers (the motion modules' positional tables) stay float32, as the exported model has them.
+int64_t store_frozen_weights(model::HalloNet& net, model::AutoencoderKL vae, c10::ScalarType dtype);
 
 }  // namespace hallo::trainer

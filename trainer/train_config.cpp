@@ -137,6 +137,12 @@ double TrainConfig::effective_learning_rate(int world_size) const {
   return solver.learning_rate * solver.gradient_accumulation_steps * data.train_bs * world_size;
 }
 
+bool TrainConfig::loss_scaling() const {
+  if (solver.loss_scale != "auto") return solver.loss_scale == "dynamic";
+  if (solver.mixed_precision == "fp16") return true;
+  return solver.mixed_precision == "bf16" && stage == 1 && effective_quirks().bank_float16;
+}
+
 QuirkConfig TrainConfig::effective_quirks() const {
   QuirkConfig q = quirks;
   if (stage == 1) {

@@ -43,8 +43,8 @@ struct SolverConfig {
   // "no", "bf16" or "fp16": the networks' forward under autocast (trainer/step.cpp), float32
   // master weights. Needs a CUDA device (libtorch 1.13's CPU autocast fails in layer_norm).
   std::string mixed_precision = "no";
-  // Dynamic loss scaling (trainer/loss_scaler.h): "auto" (on with fp16), "dynamic" (always,
-  // e.g. to test it in float32, where it is exact), "none".
+  // Dynamic loss scaling (trainer/loss_scaler.h): "auto" (TrainConfig::loss_scaling), "dynamic"
+  // (always, e.g. to test it in float32, where it is exact), "none".
   std::string loss_scale = "auto";
   double initial_loss_scale = 65536.0;  // a power of two
   int loss_scale_growth_interval = 2000;
@@ -72,7 +72,6 @@ struct SolverConfig {
   // split across ranks (trainer/zero.h); 2 = gradients sharded too (upstream's DeepSpeed
   // setting; trainer/dist/c10d_reducer.h).
   int zero_stage = 0;
-  bool loss_scaling() const { return loss_scale == "dynamic" || (loss_scale == "auto" && mixed_precision == "fp16"); }
 };
 
 // Upstream behaviours that change the numbers. `upstream_compat: true` sets every
@@ -189,6 +188,10 @@ struct TrainConfig {
   double effective_learning_rate(int world_size = 1) const;
   // Quirks as they apply to this stage (stage-2-only ones are off in stage 1).
   QuirkConfig effective_quirks() const;
+  // Whether backward runs on a scaled loss: solver.loss_scale "dynamic", or "auto" with fp16,
+  // or with bf16 in stage 1 while the reference bank passes through float16
+  // (quirks.bank_float16): its gradients cross fp16 there and would underflow unscaled.
+  bool loss_scaling() const;
 
   static TrainConfig stage1();       // upstream configs/train/stage1.yaml values
   static TrainConfig stage2();       // upstream configs/train/stage2.yaml values

@@ -296,7 +296,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
     lr.steps_per_update = reducer->world_size();
   }
   rng = std::make_unique<StepRng>(cfg.seed, reducer->rank());
-  scaler = LossScaler(LossScaleConfig{cfg.solver.loss_scaling(), cfg.solver.initial_loss_scale, 2.0, 0.5,
+  scaler = LossScaler(LossScaleConfig{cfg.loss_scaling(), cfg.solver.initial_loss_scale, 2.0, 0.5,
                                       cfg.solver.loss_scale_growth_interval});
   if (resume_from) {
     scaler.restore(state.loss_scale, (*resume_from / "trainer_state.json").string());
@@ -353,7 +353,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   // Low-precision frozen weights, after write_run_files (model folders keep float32).
   if (cfg.solver.frozen_dtype != "fp32") {
     if (opt.device.is_cpu()) fail("solver.frozen_dtype {} needs a CUDA device (--device cuda)", cfg.solver.frozen_dtype);
-    const int64_t bytes = store_frozen_weights(trainable->frozen(), m.vae,
+    const int64_t bytes = store_frozen_weights(m.net, m.vae,
                                                nn::mixed_precision_dtype(cfg.solver.frozen_dtype.c_str()));
     spdlog::info("frozen weights stored in {}: {:.2f} GiB saved", cfg.solver.frozen_dtype, gib(bytes));
   }

@@ -103,6 +103,7 @@ at::Tensor UNet3DConditionModelImpl::forward(const at::Tensor& sample, const at:
 
   // Time embedding: [B, T] -> per folded frame [B*F, T].
   auto t = timestep.dim() == 0 ? timestep.reshape({1}) : timestep;
+  t = t.to(sample.device());  // the schedulers' timesteps are CPU tensors
   auto tf = nn::timestep_sinusoid(t.expand({b}), b2.block_out_channels[0], b2.flip_sin_to_cos, b2.freq_shift);
   const at::Tensor emb = time_embedding->forward(tf.to(sample.scalar_type()));
   if (hooks) (*hooks)["time_embedding"] = emb;

@@ -114,7 +114,8 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   }
   const auto kt = k.transpose(1, 2);
   if (b == AttentionBackend::Math || n * lq * lk * es <= s.score_budget_bytes) return math_block(q, kt, v, scale);
-  if (grad && !s.upstream_op_order) return recompute_attention(q, k, v, scale, s.block_bytes);
+  // (The recomputing kernel is CPU code; a GPU without SDPA keeps the chunked math path.)
+  if (grad && !s.upstream_op_order && q.device().is_cpu()) return recompute_attention(q, k, v, scale, s.block_bytes);
   // Chunks of query rows whose [N, rows, Lk] scores fit the budget, but never fewer
   // than 16 rows: with huge N*Lk (64x64 latents, 16 frames, reference tokens) the
   // budget alone would give 1-2 rows per bmm and call overhead would dominate.

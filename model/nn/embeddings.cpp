@@ -9,7 +9,8 @@ namespace hallo::nn {
 at::Tensor timestep_sinusoid(const at::Tensor& timesteps, int64_t dim, bool flip_sin_to_cos, double freq_shift,
                              double max_period) {
   const int64_t half = dim / 2;
-  auto exponent = at::arange(0, half, at::TensorOptions().dtype(at::kFloat)) * (-std::log(max_period));
+  auto exponent = at::arange(0, half, at::TensorOptions().dtype(at::kFloat).device(timesteps.device())) *
+                  (-std::log(max_period));
   exponent = exponent / (static_cast<double>(half) - freq_shift);
   auto emb = timesteps.to(at::kFloat).unsqueeze(1) * at::exp(exponent).unsqueeze(0);  // [B, half]
   auto sc = at::cat({at::sin(emb), at::cos(emb)}, -1);

@@ -65,7 +65,8 @@ std::vector<BlockInfo> UNet2DConditionModelImpl::transformer_blocks() const {
 
 at::Tensor UNet2DConditionModelImpl::time_embed(const at::Tensor& timestep, int64_t batch, c10::ScalarType dtype) {
   auto t = timestep.dim() == 0 ? timestep.reshape({1}) : timestep;
-  t = t.expand({batch});
+  // Timesteps may come as CPU tensors (the schedulers' tables) for a net on a GPU.
+  t = t.to(time_embedding->linear_1->weight.device()).expand({batch});
   auto f = nn::timestep_sinusoid(t, cfg_.block_out_channels[0], cfg_.flip_sin_to_cos, cfg_.freq_shift);
   return time_embedding->forward(f.to(dtype));
 }

@@ -63,8 +63,31 @@ EOF
   # against Debian's libtorch on the CPU machine).
   torch_cmake=${TORCH_CMAKE_PREFIX:-$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')}
   torch_dir=${TORCH_DIR:-$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')}
-  # nccl.h of the wheel's NCCL (ProcessGroupNCCL.hpp includes it).
+  # nccl.h of the wheel's NCCL (ProcessGroupNCCL.hpp includes it; its NCCL_* version macros
+  # shape torch's classes, so the wheel's header, not another one).
   nccl_inc=$(python3 -c 'import importlib.util,os;s=importlib.util.find_spec("nvidia.nccl");print(os.path.join(list(s.submodule_search_locations)[0],"include") if s else "")' 2>/dev/null)
+  if [ -z "$nccl_inc" ] || [ ! -f "$nccl_inc/nccl.h" ]; then
+    nccl_inc=$(dirname "$(find "$(dirname "$torch_dir")/nvidia" /usr/include /usr/local/cuda/include -name nccl.h -not -path "*/torch/*" 2>/dev/null | head -1)" 2>/dev/null)
+  fi
+  log "nccl.h: ${nccl_inc:-not found}; $(nvcc --version 2>/dev/null | tail -1)"
+  # A second's check that the c10d / CUDA headers compile with these paths, before a long build.
+  local cuda_inc=${CUDA_HOME:-/usr/local/cuda}/include
+  cat >"$OUT/headers.cpp" <<'EOF'
+#if __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.h>)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.h>
+#else
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#include <c10/cuda/CUDACachingAllocator.h>
+int main() {}
+EOF
+  if c++ -std=c++17 -fsyntax-only -DUSE_C10D_NCCL -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" \
+      -I"$cuda_inc" ${nccl_inc:+-I"$nccl_inc"} "$OUT/headers.cpp" >"$OUT/headers.log" 2>&1; then
+    log "headers: ProcessGroupNCCL and the CUDA allocator compile"
+  else
+    log "headers: ProcessGroupNCCL / CUDA headers do not compile with these paths (see headers.log); building anyway"
+    head -5 "$OUT/headers.log" | sed 's/^/    /' >>"$OUT/summary.txt"
+  fi
   # Gloo's headers as torch was built with them when it ships them, else Debian's.
   gloo=$torch_dir/include
   [ -f "$gloo/gloo/algorithm.h" ] || gloo=$DEPS/usr/include

@@ -142,6 +142,13 @@ try:
           r.returncode == 0 and "per rank, 2 ranks (data parallel, ZeRO-2)" in r.stdout and
           "solver.zero_stage 2)" in r.stdout, r.stdout[-1500:] + r.stderr[-500:])
 
+    r = run(*common, "--nproc", "2", "--device", "cuda:0", "--out", "onegpu")
+    check("--nproc 2 --device cuda:0: refused before launching (every rank on one GPU)",
+          r.returncode == 1 and "every rank on one GPU" in r.stderr and not os.path.exists("onegpu"), r.stderr[-800:])
+    r = run(*common, "--nproc", "2", "--dist-backend", "nccl", "--out", "nccl_cpu")
+    check("--dist-backend nccl on CPU ranks: each rank names the problem, the run fails",
+          r.returncode != 0 and "--dist-backend nccl" in r.stderr, r.stderr[-800:])
+
     r = run(*common, "--nproc", "2", "--dry-run", "--set", "solver.zero_stage=1")
     check("--dry-run --nproc 2: per-rank estimate with the sharded AdamW state",
           r.returncode == 0 and "per rank, 2 ranks (data parallel, ZeRO-1)" in r.stdout and "1/2 of" in r.stdout and

@@ -420,6 +420,9 @@ TEST(DataParallel, ADeadRankMakesTheOtherFailFastNamingTheCollective) {
     set_env(1, 2, port);
     try {
       auto comm = Comm::connect(dist_env_from_environment(), std::chrono::seconds(20));
+      // Both ranks fully connected first (leaving right after connect can race rank 0's
+      // own connection setup, which then fails in connect instead of the all-reduce).
+      comm->barrier("both ranks joined");
       _exit(0);  // leaves without ever joining the all-reduce
     } catch (...) {
       _exit(3);
@@ -430,6 +433,7 @@ TEST(DataParallel, ADeadRankMakesTheOtherFailFastNamingTheCollective) {
   const auto t0 = std::chrono::steady_clock::now();
   try {
     auto comm = Comm::connect(dist_env_from_environment(), std::chrono::seconds(20));
+    comm->barrier("both ranks joined");
     usleep(300000);
     std::vector<at::Tensor> t{at::ones({1000})};
     comm->allreduce_sum(t, "all-reduce of gradient bucket 0");

@@ -141,10 +141,13 @@ TEST(TrainConfig, MixedPrecisionAndLossScale) {
   // The config accepts bf16 / fp16 (the trainer refuses them on a CPU device).
   EXPECT_EQ(parse("solver: {mixed_precision: bf16}\n").solver.mixed_precision, "bf16");
   const TrainConfig fp16 = parse("solver: {mixed_precision: fp16}\n");
-  EXPECT_TRUE(fp16.solver.loss_scaling());  // auto: on with fp16
-  EXPECT_FALSE(parse("solver: {mixed_precision: bf16}\n").solver.loss_scaling());
-  EXPECT_FALSE(parse("solver: {mixed_precision: fp16, loss_scale: none}\n").solver.loss_scaling());
-  EXPECT_TRUE(parse("solver: {loss_scale: dynamic}\n").solver.loss_scaling());
+  EXPECT_TRUE(fp16.loss_scaling());  // auto: on with fp16
+  EXPECT_FALSE(parse("solver: {mixed_precision: bf16}\n").loss_scaling());  // stage 2
+  // Stage 1 with bf16: the float16 reference bank carries gradients, so auto scales.
+  EXPECT_TRUE(parse("stage: 1\nsolver: {mixed_precision: bf16}\n").loss_scaling());
+  EXPECT_FALSE(parse("stage: 1\nsolver: {mixed_precision: bf16}\nquirks: {bank_float16: false}\n").loss_scaling());
+  EXPECT_FALSE(parse("solver: {mixed_precision: fp16, loss_scale: none}\n").loss_scaling());
+  EXPECT_TRUE(parse("solver: {loss_scale: dynamic}\n").loss_scaling());
   const std::string bad = test::error_message([] { parse("solver: {mixed_precision: fp8}\n"); });
   EXPECT_NE(bad.find("no, bf16 or fp16"), std::string::npos) << bad;
   const std::string ls = test::error_message([] { parse("solver: {loss_scale: static}\n"); });

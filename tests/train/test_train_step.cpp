@@ -58,10 +58,10 @@ struct Rig {
     m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false});
   }
   MicroBatch micro(const TrainBatch& b, uint64_t seed = 1) const { return test::tiny_micro_batch(b, cfg.stage, seed); }
-  StepReport step(const MicroBatch& mb, LossScaler* scaler = nullptr) {
+  StepReport step(const MicroBatch& mb, LossScaler* scaler = nullptr, GradientObserver* observer = nullptr) {
     Optimization o{trainable.get(), &opt, &reducer, 1.0};
     o.scaler = scaler;
-    return optimization_step(m, settings, o, {mb}, 1e-3);
+    return optimization_step(m, settings, o, {mb}, 1e-3, observer);
   }
   at::Tensor flat_params() const {
     std::vector<at::Tensor> flat;
@@ -222,13 +222,28 @@ TEST(TrainStep, LossScalingIsExactAndOverflowSkipsAndBacksOff) {
 // draws come from the CPU generator, so the numbers are the same) gives the CPU's loss
 // and weights to float tolerance in fp32, and runs under bf16 autocast and fp16 with
 // loss scaling with float32 master weights. Needs a GPU (the device check runs it).
+// The reduced gradients, flattened onto the CPU (before clipping).
+struct GradCapture : GradientObserver {
+  at::Tensor flat;
+  void on_gradients(const TrainableSet& t) override {
+    std::vector<at::Tensor> g;
+    for (const auto& p : t.params())
+      g.push_back(p.param.grad().defined() ? p.param.grad().flatten().cpu() : at::zeros({p.param.numel()}));
+    flat = at::cat(g);
+  }
+};
+
 TEST(TrainStep, CudaStepMatchesTheCpuStep) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU in this build or machine (scripts/gpu/device-check.sh runs it)";
+  // Full float32 on the GPU too (TF32 convolutions would differ from the CPU by ~1e-3).
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
   const c10::Device gpu(c10::kCUDA, 0);
   const TrainBatch batch = tiny_batch(2);
   Rig cpu(2);
   const MicroBatch mb = cpu.micro(batch, 3);
-  const StepReport rc = cpu.step(mb);  // the loss is the forward's, at the initial weights
+  GradCapture cpu_grads;
+  const StepReport rc = cpu.step(mb, nullptr, &cpu_grads);  // the loss is the forward's, at the initial weights
   for (const char* precision : {"no", "bf16", "fp16"}) {
     Rig g(2);
     g.m.net->to(gpu);
@@ -237,8 +252,9 @@ TEST(TrainStep, CudaStepMatchesTheCpuStep) {
     LossScaler scaler(LossScaleConfig{std::string(precision) == "fp16"});
     MicroBatch gm{mb.batch.to(gpu), mb.draws.to(gpu), mb.decisions};
     StepReport rg;
+    GradCapture gpu_grads;
     for (int i = 0; i < 8; ++i) {  // fp16: the first steps may overflow the initial scale
-      rg = g.step(gm, &scaler);
+      rg = g.step(gm, &scaler, &gpu_grads);
       if (rg.applied) break;
     }
     ASSERT_TRUE(rg.applied) << precision;
@@ -246,7 +262,11 @@ TEST(TrainStep, CudaStepMatchesTheCpuStep) {
     if (std::string(precision) == "no") {
       EXPECT_NEAR(rg.loss, rc.loss, 1e-4 * std::abs(rc.loss) + 1e-6);
       EXPECT_NEAR(rg.grad_norm, rc.grad_norm, 1e-3 * rc.grad_norm);
-      EXPECT_TRUE(at::allclose(g.flat_params().cpu(), cpu.flat_params(), 1e-4, 1e-5));
+      // Gradients (AdamW's first step moves every weight by ~lr whatever the gradient's size,
+      // so near-zero gradients of either sign make the weights a poor comparison).
+      const double scale = cpu_grads.flat.abs().max().item<double>();
+      EXPECT_LT((gpu_grads.flat - cpu_grads.flat).abs().max().item<double>(), 1e-3 * scale);
+      EXPECT_LT((g.flat_params().cpu() - cpu.flat_params()).abs().max().item<double>(), 2.5e-3);  // <= 2 lr
     } else {
       EXPECT_TRUE(std::isfinite(rg.loss) && std::isfinite(rg.grad_norm)) << precision;
       EXPECT_NEAR(rg.loss, rc.loss, 0.05 * std::abs(rc.loss) + 1e-3) << precision;
@@ -261,12 +281,21 @@ TEST(TrainStep, FrozenWeightsInBf16KeepTrainableFloat32AndFloat32Posteriors) {
   Rig r(2);
   const MicroBatch mb = r.micro(tiny_batch(2));
   const Latents ref = sample_latents(r.m, r.settings, mb.batch, mb.draws, {});
-  const int64_t saved = store_frozen_weights(r.trainable->frozen(), r.m.vae, at::kBFloat16);
+  const int64_t saved = store_frozen_weights(r.m.net, r.m.vae, at::kBFloat16);
   int64_t frozen_floats = 0;
+  std::set<const void*> params;
+  for (const auto& p : r.m.net->parameters()) params.insert(p.unsafeGetTensorImpl());
+  int buffers = 0;
   for (const auto& p : r.trainable->frozen()) {
-    EXPECT_NE(p.param.scalar_type(), at::kFloat) << p.name;
-    frozen_floats += p.param.is_floating_point() ? p.param.numel() : 0;
+    if (!params.count(p.param.unsafeGetTensorImpl())) {  // a buffer (positional tables): kept float32
+      EXPECT_EQ(p.param.scalar_type(), at::kFloat) << p.name;
+      ++buffers;
+      continue;
+    }
+    EXPECT_EQ(p.param.scalar_type(), at::kBFloat16) << p.name;
+    frozen_floats += p.param.numel();
   }
+  EXPECT_GT(buffers, 0);
   for (const auto& p : r.trainable->params()) EXPECT_EQ(p.param.scalar_type(), at::kFloat) << p.name;
   int64_t vae_values = 0;
   for (const auto& p : r.m.vae->parameters()) {

@@ -104,12 +104,21 @@ TEST(TrainerLoop, ResumedRunAndLossScaledRunEqualTheStraightRun) {
 
 TEST(TrainerLoop, CudaRunMatchesTheCpuRunAndResumes) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU in this build or machine (scripts/gpu/device-check.sh runs it)";
+  at::globalContext().setAllowTF32CuDNN(false);  // float32 as on the CPU
+  at::globalContext().setAllowTF32CuBLAS(false);
   test::TempDir tmp;
   const TrainConfig c = loop_config(tmp.path());
   const RunOut cpu = run(c, tmp / "cpu");
   const RunOut gpu = run(c, tmp / "gpu", "", c10::Device(c10::kCUDA, 0));
   ASSERT_EQ(gpu.weights.size(), cpu.weights.size());
-  for (const auto& [k, v] : cpu.weights) EXPECT_TRUE(at::allclose(gpu.weights.at(k), v, 1e-3, 1e-5)) << k;
+  // Same loss curve; weights within 4 AdamW steps of lr (a near-zero gradient's sign may differ).
+  ASSERT_EQ(gpu.log.size(), cpu.log.size());
+  for (size_t i = 0; i < cpu.log.size(); ++i) {
+    const auto a = nlohmann::json::parse(cpu.log[i]), b = nlohmann::json::parse(gpu.log[i]);
+    EXPECT_NEAR(b["loss"].get<double>(), a["loss"].get<double>(), 1e-3 * a["loss"].get<double>()) << i;
+  }
+  for (const auto& [k, v] : cpu.weights)
+    EXPECT_LT((gpu.weights.at(k) - v).abs().max().item<double>(), 4 * 2 * c.solver.learning_rate) << k;
   run(c, tmp / "gpu_resumed", "", c10::Device(c10::kCUDA, 0), 2);
   const RunOut resumed = run(c, tmp / "gpu_resumed", "auto", c10::Device(c10::kCUDA, 0));
   ASSERT_EQ(resumed.weights.size(), gpu.weights.size());

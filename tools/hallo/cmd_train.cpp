@@ -65,6 +65,9 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
     int rank = 0, world = 1;
 #ifdef HALLO_HAVE_DIST
     const trainer::dist::DistEnv env = trainer::dist::dist_env_from_environment();
+    if ((o->nproc > 1 || env.distributed()) && !o->dry_run && o->device.rfind("cuda:", 0) == 0)
+      fail("--device {} with {} ranks would put every rank on one GPU; give --device cuda (rank k of a node takes "
+           "cuda:LOCAL_RANK)", o->device, std::max(o->nproc, env.world_size));
     if (o->nproc > 1 && !o->dry_run) {
       if (env.distributed()) fail("--nproc {} inside a launched rank (RANK/WORLD_SIZE are set): give one or the other", o->nproc);
       if (cfg.stage == trainer::kStageVae) fail("stage vae trains in one process; drop --nproc");

@@ -3,14 +3,25 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+// c10d's headers are .hpp through libtorch 2.9 and .h since (pytorch#162033).
+#if __has_include(<torch/csrc/distributed/c10d/PrefixStore.h>)
+#include <torch/csrc/distributed/c10d/PrefixStore.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.h>
+#include <torch/csrc/distributed/c10d/TCPStore.h>
+#else
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 #include <torch/version.h>
 #ifdef USE_C10D_NCCL
 // CUDA libtorch: torch_cuda exports USE_C10D_NCCL to whoever links it.
 #include <c10/cuda/CUDAFunctions.h>
+#if __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.h>)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.h>
+#else
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #endif
 
 #include <cstdlib>
@@ -140,6 +151,9 @@ std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::millisecond
   return c;
 }
 
+// NCCL: the group's destructor aborts its communicators. The trainer ends every run with
+// a barrier, so no peer is inside a collective then. (An explicit ProcessGroupNCCL::shutdown
+// is left for when a GPU build confirms its signature across 2.x releases.)
 Comm::~Comm() = default;
 
 template <class Op>
