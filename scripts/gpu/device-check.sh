@@ -91,10 +91,14 @@ EOF
   # Gloo's headers as torch was built with them when it ships them, else Debian's.
   gloo=$torch_dir/include
   [ -f "$gloo/gloo/algorithm.h" ] || gloo=$DEPS/usr/include
+  # The wheels' CUDA headers (cublas, cusparse, ...) as last-resort include paths, behind
+  # the toolkit's own (-idirafter), for a machine whose toolkit lacks one of them.
+  local fallback=""
+  for d in "$(dirname "$torch_dir")"/nvidia/*/include; do [ -d "$d" ] && fallback="$fallback -idirafter $d"; done
   export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
   step configure 300 cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHALLO_WITH_MEDIA=OFF -DHALLO_FUZZ=OFF \
     "-DCMAKE_PREFIX_PATH=$DEPS/usr;$torch_cmake" "-DGLOO_INCLUDE_DIR=$gloo" \
-    "-DCMAKE_CXX_FLAGS=${nccl_inc:+-isystem $nccl_inc}" || return 1
+    "-DCMAKE_CXX_FLAGS=${nccl_inc:+-isystem $nccl_inc}$fallback" || return 1
   grep -E "hallo:|Gloo|CUDA|NCCL|Torch" "$OUT/configure.log" | head -20 >>"$OUT/summary.txt"
   grep -E "^(spdlog|fmt|yaml-cpp|GTest|benchmark|CLI11|nlohmann_json|Torch)_DIR|^GLOO_INCLUDE_DIR" "$B/CMakeCache.txt" >>"$OUT/summary.txt"
 }
