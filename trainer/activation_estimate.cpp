@@ -43,7 +43,8 @@ StepMemory measure_step_memory(const TrainConfig& cfg, const DataShape& shape, m
   const bool stage2 = cfg.stage == 2;
   const int64_t F = stage2 ? cfg.data.n_sample_frames : 1, S = stage2 ? 1 + cfg.data.n_motion_frames : 1;
   const int64_t C = shape.latent_channels > 0 ? shape.latent_channels : 4;
-  const StepSettings s = step_settings(cfg);
+  StepSettings s = step_settings(cfg);
+  s.autocast = at::kFloat;  // measured on the CPU in float32 (an upper bound under autocast)
   apply_quirks(net, s.quirks, static_cast<int>(cfg.data.n_motion_frames));
   TrainableSet t = TrainableSet::select(net, cfg.stage, cfg.trainable_para, cfg.trainable_selection());
   net->train();

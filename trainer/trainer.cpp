@@ -136,10 +136,18 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
   TrainableSet t = TrainableSet::select(b.net, cfg.stage, cfg.trainable_para, cfg.trainable_selection());
   std::vector<NamedParam> all = t.params();
   all.insert(all.end(), t.frozen().begin(), t.frozen().end());
-  const int64_t w = param_bytes(all), g = param_bytes(t.params());
+  int64_t w = param_bytes(all);
+  const int64_t g = param_bytes(t.params());
   int64_t vae = 0;
   if (b.vae)
     for (const auto& p : b.vae->parameters()) vae += p.numel() * static_cast<int64_t>(p.element_size());
+  // solver.frozen_dtype: the frozen parameters (not buffers) and the VAE at 2 bytes a value.
+  const bool half_frozen = cfg.solver.frozen_dtype != "fp32";
+  if (half_frozen) {
+    for (const auto& p : b.net->parameters())
+      if (!p.requires_grad()) w -= p.numel() * 2;
+    vae /= 2;
+  }
   fmt::print("resolved config:\n{}\n\n", cfg.to_json().dump(2));
   fmt::print("data: {}\n\n", data->describe());
   fmt::print("trainable parameters (stage {}): {} tensors, {:.1f} M values\n", cfg.stage, t.size(),
@@ -148,8 +156,12 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
   int64_t frozen = 0;
   for (const auto& p : t.frozen()) frozen += p.param.numel();
   fmt::print("frozen parameters and buffers: {:.1f} M values\n\n", static_cast<double>(frozen) / 1e6);
-  fmt::print("estimated memory (float32, standard AdamW):\n");
-  fmt::print("  net weights           {:8.2f} GiB\n", gib(w));
+  fmt::print("estimated memory ({}, standard AdamW):\n",
+             cfg.solver.mixed_precision == "no"
+                 ? std::string("float32")
+                 : fmt::format("{} autocast, float32 master weights{}", cfg.solver.mixed_precision,
+                               half_frozen ? fmt::format(", frozen weights in {}", cfg.solver.frozen_dtype) : ""));
+  fmt::print("  net weights           {:8.2f} GiB ({:.1f} MiB)\n", gib(w), static_cast<double>(w) / (1 << 20));
   fmt::print("  VAE weights           {:8.2f} GiB{}\n", gib(vae), b.vae ? "" : " (config gives no VAE shape)");
   fmt::print("  gradients             {:8.2f} GiB (at most; parameters that get none cost nothing)\n", gib(g));
   fmt::print("  AdamW state (m, v)    {:8.2f} GiB (at most)\n", gib(2 * g));
@@ -173,6 +185,10 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
                  gib(base + act.step_peak_low(k)), gib(base + act.step_peak_high(k)), k == mode ? " (configured)" : "");
     fmt::print("(weights + AdamW state + the step's gradients and activations, which overlap partly; the process's "
                "resident size adds its libraries and thread buffers)\n");
+    if (cfg.solver.mixed_precision != "no")
+      fmt::print("(activations measured in float32 on the CPU: under {} autocast most are half as large, so these "
+                 "figures are an upper bound)\n",
+                 cfg.solver.mixed_precision);
   } else {
     fmt::print("activations: not measured ({})\n", act.why_not);
   }

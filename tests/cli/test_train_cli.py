@@ -465,6 +465,13 @@ try:
           act is not None and float(act.group(1)) < float(act.group(2)) and len(peaks) == 2 and
           all(float(lo) <= float(hi) for lo, hi in peaks) and float(peaks[0][1]) < float(peaks[1][1]) and
           "(configured)" in r.stdout, r.stdout[-1500:])
+    # The GPU settings: the dry run (which needs no GPU) counts the frozen weights at half size.
+    weights = lambda out: float(re.search(r"net weights\s+[\d.]+ GiB \(([\d.]+) MiB\)", out).group(1))  # noqa: E731
+    r2 = run("train", "--config", tiny2, *data, *s2_from, "--dry-run", "--set", "solver.mixed_precision=bf16",
+             "--set", "solver.frozen_dtype=bf16")
+    check("dry run with bf16 autocast and bf16 frozen weights: says so, frozen weights at half size",
+          r2.returncode == 0 and "bf16 autocast, float32 master weights, frozen weights in bf16" in r2.stdout and
+          weights(r2.stdout) < weights(r.stdout) and "upper bound" in r2.stdout, r2.stdout[-1500:] + r2.stderr[-500:])
 finally:
     os.chdir("/")
     shutil.rmtree(work, ignore_errors=True)
