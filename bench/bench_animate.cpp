@@ -25,6 +25,7 @@
 #include "inference/animator.h"
 #include "model/hallo/hallo_net.h"
 #include "model/nn/attention_kernel.h"
+#include "model/nn/autocast.h"
 #include "model/vae/autoencoder_kl.h"
 #include "trainer/model_setup.h"
 #include "trainer/train_config.h"
@@ -83,7 +84,7 @@ double render(const Case& c, int steps, int clips, nn::AttentionBackend backend)
   net->eval();
   vae->eval();
   const c10::Device dev = resolve_device(g_device);
-  const c10::ScalarType dtype = g_dtype == "bf16" ? at::kBFloat16 : g_dtype == "fp16" ? at::kHalf : at::kFloat;
+  const c10::ScalarType dtype = nn::mixed_precision_dtype(g_dtype.c_str());
   net->to(dev, dtype);
   vae->to(dev, dtype);
   inference::AnimateSettings s;
@@ -172,14 +173,14 @@ int main(int argc, char** argv) {
     const double per_step = (b.seconds - a.seconds) / (steps_b - steps_a) / frames;
     const double fixed = a.seconds / frames - steps_a * per_step;
     // On a GPU the peak is the caching allocator's (host RSS in parentheses).
-    auto peak = [](const bench::CaseResult& r) {
-      return r.device_peak_gib > 0 ? fmt::format("{:.2f} ({:.2f} host)", r.device_peak_gib, r.peak_gib)
-                                   : fmt::format("{:.2f}", r.peak_gib);
+    auto peak = [](double host, double gpu) {
+      return gpu > 0 ? fmt::format("{:.2f} ({:.2f} host)", gpu, host) : fmt::format("{:.2f}", host);
     };
     fmt::print("| {} {}^2 | {} | {} | {:.1f} | {:.2f} | {:.3f} | **{:.1f}** | {} | {} | {} |\n", c.name, c.size,
                frames, steps_b, b.seconds, b.seconds / frames, per_step, fixed + target * per_step,
-               peak(a.peak_gib + a.device_peak_gib >= b.peak_gib + b.device_peak_gib ? a : b),
-               base.seconds > 0 ? fmt::format("{:.2f} ({} GiB)", base.seconds / frames, peak(base)) : "-",
+               peak(std::max(a.peak_gib, b.peak_gib), std::max(a.device_peak_gib, b.device_peak_gib)),
+               base.seconds > 0 ? fmt::format("{:.2f} ({} GiB)", base.seconds / frames, peak(base.peak_gib, base.device_peak_gib))
+                                : "-",
                base.seconds > 0 ? fmt::format("{:.2f}x", base.seconds / a.seconds) : "-");
     std::fflush(stdout);
   }

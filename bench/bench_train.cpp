@@ -174,14 +174,14 @@ double run_case(const Case& c, std::vector<double>* times) {
   m.net->denoising_unet->set_checkpointing({cfg.solver.gradient_checkpointing, false, cfg.solver.checkpoint_keep_blocks});
   if (g_frozen != "fp32")
     std::fprintf(stderr, "  %s: frozen weights in %s, %.2f GiB saved\n", c.name.c_str(), g_frozen.c_str(),
-                 store_frozen_weights(m.net, m.vae, nn::mixed_precision_dtype(g_frozen.c_str())) /
+                 store_frozen_weights(m.net, m.vae, nn::mixed_precision_dtype(g_frozen.c_str())).total() /
                      double(1 << 30));
   bundle.vae = nullptr;  // m.vae holds it when the step encodes; stored latents need none
   bundle.net = nullptr;
   AdamW opt({});
   LocalReducer reducer;
   Optimization o{&trainable, &opt, &reducer, 1.0};
-  LossScaler scaler(LossScaleConfig{cfg.loss_scaling()});
+  LossScaler scaler(cfg.loss_scale_config());
   if (scaler.enabled()) o.scaler = &scaler;
   const TrainBatch b = batch_for(c, cfg, shape).to(dev);
   {

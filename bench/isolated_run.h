@@ -15,7 +15,7 @@ namespace hallo::bench {
 struct CaseResult {
   double seconds = -1;
   double peak_gib = 0;
-  double device_peak_gib = 0;  // what the case set with report_device_peak (GPU runs)
+  double device_peak_gib = 0;  // what the case set in reported_device_peak_gib() (GPU runs)
 };
 
 // A case running on a GPU reports the allocator's peak here (ru_maxrss sees host memory only).

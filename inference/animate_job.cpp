@@ -11,6 +11,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "model/nn/autocast.h"
 #include "data/face/embedding.h"
 #include "data/face/landmarks.h"
 #include "data/prepare/prepare_config.h"
@@ -51,16 +52,6 @@ std::vector<AnimateJob> read_job_list(const fs::path& jsonl) {
   if (jobs.empty()) fail_at(jsonl.string(), "the job list is empty");
   return jobs;
 }
-
-namespace {
-
-c10::ScalarType dtype_of(const std::string& s) {
-  if (s == "fp16") return at::kHalf;
-  if (s == "bf16") return at::kBFloat16;
-  return at::kFloat;
-}
-
-}  // namespace
 
 struct AnimateSession::Impl {
   LoadedModel model;
@@ -109,8 +100,9 @@ AnimateSession::AnimateSession(LoadedModel model, AnimateConfig cfg, std::string
   s.audio = std::make_unique<audio::AudioPipeline>(ac);
 
   const auto dev = resolve_device(c.device, 0, "--device");  // a clear error where this build cannot run it
-  s.model.net->to(dev, dtype_of(c.weight_dtype));
-  s.model.vae->to(dev, dtype_of(c.weight_dtype));
+  const c10::ScalarType dtype = nn::mixed_precision_dtype(c.weight_dtype.c_str());
+  s.model.net->to(dev, dtype);
+  s.model.vae->to(dev, dtype);
   spdlog::info("animate: model {} | {}x{}, {} frames per clip, {} motion frames, {} steps, {}", s.model.source, c.width,
                c.height, s.frames, s.motion, c.inference_steps,
                c.audio_cfg_scale >= 0 ? fmt::format("audio CFG {} / image CFG {}", c.audio_cfg_scale, c.image_cfg_scale)
@@ -163,7 +155,7 @@ AnimateResult AnimateSession::run(const AnimateJob& job) {
   as.face_weight = c.face_weight;
   as.lip_weight = c.lip_weight;
   as.seed = job.seed.value_or(c.seed);
-  as.dtype = dtype_of(c.weight_dtype);
+  as.dtype = nn::mixed_precision_dtype(c.weight_dtype.c_str());
   as.device = resolve_device(c.device, 0, "--device");
   Animator animator(s.model.net, s.model.vae, c.scheduler(), as);
 

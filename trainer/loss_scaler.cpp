@@ -6,17 +6,15 @@
 
 namespace hallo::trainer {
 
-namespace {
-bool power_of_two(double v) {
+bool is_power_of_two(double v) {
   int e = 0;
   return v > 0 && std::isfinite(v) && std::frexp(v, &e) == 0.5;
 }
-}  // namespace
 
 LossScaler::LossScaler(LossScaleConfig c) : c_(c), scale_(c.init_scale) {
   if (!c_.enabled) return;
-  if (!power_of_two(c_.init_scale)) fail("loss scale: the initial scale {} is not a power of two", c_.init_scale);
-  if (!power_of_two(c_.growth_factor) || c_.growth_factor < 1 || !power_of_two(c_.backoff_factor) ||
+  if (!is_power_of_two(c_.init_scale)) fail("loss scale: the initial scale {} is not a power of two", c_.init_scale);
+  if (!is_power_of_two(c_.growth_factor) || c_.growth_factor < 1 || !is_power_of_two(c_.backoff_factor) ||
       c_.backoff_factor >= 1)
     fail("loss scale: growth {} and backoff {} must be powers of two (>= 1 and < 1)", c_.growth_factor,
          c_.backoff_factor);
@@ -46,7 +44,7 @@ nlohmann::json LossScaler::state() const {
 void LossScaler::restore(const nlohmann::json& j, const std::string& where) {
   if (!c_.enabled || j.is_null() || j.empty()) return;  // a run without scaling before: start fresh
   const double s = j.value("scale", 0.0);
-  if (!power_of_two(s)) fail_at(where, "loss_scale.scale {} is not a power of two", s);
+  if (!is_power_of_two(s)) fail_at(where, "loss_scale.scale {} is not a power of two", s);
   scale_ = s;
   clean_ = j.value("clean_steps", int64_t{0});
 }

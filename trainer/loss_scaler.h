@@ -13,6 +13,9 @@
 
 namespace hallo::trainer {
 
+// v > 0, finite, and 2^k for an integer k (scaling by it is exact in floating point).
+bool is_power_of_two(double v);
+
 struct LossScaleConfig {
   bool enabled = false;
   double init_scale = 65536.0;  // 2^16, GradScaler's default

@@ -304,21 +304,28 @@ ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need
   return b;
 }
 
-int64_t store_frozen_weights(model::HalloNet& net, model::AutoencoderKL vae, c10::ScalarType dtype) {
-  at::NoGradGuard no_grad;
-  const int64_t saved_per_value = 4 - static_cast<int64_t>(c10::elementSize(dtype));
-  int64_t bytes = 0;
-  for (auto& p : net->parameters())
-    if (!p.requires_grad() && p.scalar_type() == at::kFloat) {
-      p.set_data(p.detach().to(dtype));
-      bytes += p.numel() * saved_per_value;
-    }
-  if (vae) {
+namespace {
+bool stored_low(const at::Tensor& p) { return !p.requires_grad() && p.scalar_type() == at::kFloat; }
+}  // namespace
+
+FrozenSavings frozen_weight_savings(const model::HalloNet& net, const model::AutoencoderKL& vae, c10::ScalarType dtype) {
+  const int64_t per_value = 4 - static_cast<int64_t>(c10::elementSize(dtype));
+  FrozenSavings s;
+  for (const auto& p : net->parameters())
+    if (stored_low(p)) s.net += p.numel() * per_value;
+  if (vae)
     for (const auto& p : vae->parameters())
-      if (p.scalar_type() == at::kFloat) bytes += p.numel() * saved_per_value;
-    vae->to(dtype);
-  }
-  return bytes;
+      if (p.scalar_type() == at::kFloat) s.vae += p.numel() * per_value;
+  return s;
+}
+
+FrozenSavings store_frozen_weights(model::HalloNet& net, model::AutoencoderKL vae, c10::ScalarType dtype) {
+  const FrozenSavings s = frozen_weight_savings(net, vae, dtype);
+  at::NoGradGuard no_grad;
+  for (auto& p : net->parameters())
+    if (stored_low(p)) p.set_data(p.detach().to(dtype));
+  if (vae) vae->to(dtype);
+  return s;
 }
 
 }  // namespace hallo::trainer

@@ -52,9 +52,15 @@ ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need
 // Upstream's zero-initialised layers, zeroed (after a fresh construction).
 void zero_init_like_upstream(model::HalloNet& net);
 
-// solver.frozen_dtype: the net's float32 parameters that do not require grad and the whole
-// VAE (may be null) stored in `dtype`; returns the bytes saved. Trainable weights and
-// buffers (the motion modules' positional tables) stay float32, as the exported model has them.
-int64_t store_frozen_weights(model::HalloNet& net, model::AutoencoderKL vae, c10::ScalarType dtype);
+// solver.frozen_dtype: the net's float32 parameters that do not require grad and the VAE's
+// (may be null) stored in `dtype`. Trainable weights and buffers (the motion modules'
+// positional tables) stay float32, as the exported model has them.
+struct FrozenSavings {
+  int64_t net = 0, vae = 0;  // bytes
+  int64_t total() const { return net + vae; }
+};
+// What store_frozen_weights would save (the dry run's estimate); changes nothing.
+FrozenSavings frozen_weight_savings(const model::HalloNet& net, const model::AutoencoderKL& vae, c10::ScalarType dtype);
+FrozenSavings store_frozen_weights(model::HalloNet& net, model::AutoencoderKL vae, c10::ScalarType dtype);
 
 }  // namespace hallo::trainer

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cmath>
 #include <regex>
 #include <set>
 
@@ -141,6 +140,14 @@ bool TrainConfig::loss_scaling() const {
   if (solver.loss_scale != "auto") return solver.loss_scale == "dynamic";
   if (solver.mixed_precision == "fp16") return true;
   return solver.mixed_precision == "bf16" && stage == 1 && effective_quirks().bank_float16;
+}
+
+LossScaleConfig TrainConfig::loss_scale_config() const {
+  LossScaleConfig c;
+  c.enabled = loss_scaling();
+  c.init_scale = solver.initial_loss_scale;
+  c.growth_interval = solver.loss_scale_growth_interval;
+  return c;
 }
 
 QuirkConfig TrainConfig::effective_quirks() const {
@@ -427,12 +434,9 @@ void TrainConfig::validate(const std::string& where) const {
   // Whether the device can run it is the trainer's check (it knows the device).
   if (s.loss_scale != "auto" && s.loss_scale != "dynamic" && s.loss_scale != "none")
     fail_at(where, "solver.loss_scale must be auto (dynamic with fp16), dynamic or none, got '{}'", s.loss_scale);
-  {
-    int e = 0;
-    if (!(s.initial_loss_scale > 0) || std::frexp(s.initial_loss_scale, &e) != 0.5)
-      fail_at(where, "solver.initial_loss_scale must be a power of two (scaling is then exact), got {}",
-              s.initial_loss_scale);
-  }
+  if (!is_power_of_two(s.initial_loss_scale))
+    fail_at(where, "solver.initial_loss_scale must be a power of two (scaling is then exact), got {}",
+            s.initial_loss_scale);
   positive("solver.loss_scale_growth_interval", s.loss_scale_growth_interval);
   if (s.frozen_dtype != "fp32" && s.frozen_dtype != "bf16" && s.frozen_dtype != "fp16")
     fail_at(where, "solver.frozen_dtype must be fp32, bf16 or fp16, got '{}'", s.frozen_dtype);

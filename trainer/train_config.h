@@ -16,6 +16,7 @@
 #include "losses/vae_loss.h"
 #include "model/nn/lora_config.h"
 #include "trainer/ema_config.h"
+#include "trainer/loss_scaler.h"
 #include "model/schedulers/scheduler_config.h"
 
 namespace hallo::trainer {
@@ -192,6 +193,8 @@ struct TrainConfig {
   // or with bf16 in stage 1 while the reference bank passes through float16
   // (quirks.bank_float16): its gradients cross fp16 there and would underflow unscaled.
   bool loss_scaling() const;
+  // The LossScaler settings this config implies (disabled unless loss_scaling()).
+  LossScaleConfig loss_scale_config() const;
 
   static TrainConfig stage1();       // upstream configs/train/stage1.yaml values
   static TrainConfig stage2();       // upstream configs/train/stage2.yaml values

@@ -144,9 +144,10 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
   // solver.frozen_dtype: the frozen parameters (not buffers) and the VAE at 2 bytes a value.
   const bool half_frozen = cfg.solver.frozen_dtype != "fp32";
   if (half_frozen) {
-    for (const auto& p : b.net->parameters())
-      if (!p.requires_grad()) w -= p.numel() * 2;
-    vae /= 2;
+    const FrozenSavings sv =
+        frozen_weight_savings(b.net, b.vae, nn::mixed_precision_dtype(cfg.solver.frozen_dtype.c_str()));
+    w -= sv.net;
+    vae -= sv.vae;
   }
   fmt::print("resolved config:\n{}\n\n", cfg.to_json().dump(2));
   fmt::print("data: {}\n\n", data->describe());
@@ -221,6 +222,16 @@ void Trainer::Impl::print_plan(const DataShape& shape) {
 void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   const DataShape shape = data->shape();
   settings = step_settings(cfg);
+  // Before the networks are built or anything is written: refuse what this device cannot run.
+  if (settings.autocast == at::kHalf && opt.device.is_cpu())
+    fail("solver.mixed_precision fp16 needs a CUDA device (--device cuda); on the CPU use 'no'");
+  if (cfg.solver.frozen_dtype != "fp32" && opt.device.is_cpu())
+    fail("solver.frozen_dtype {} needs a CUDA device (--device cuda)", cfg.solver.frozen_dtype);
+#if TORCH_VERSION_MAJOR < 2
+  if (settings.autocast != at::kFloat && opt.device.is_cpu())
+    fail("solver.mixed_precision {} needs a CUDA device (--device cuda): libtorch {}'s CPU autocast fails in "
+         "layer_norm; on the CPU use 'no'", cfg.solver.mixed_precision, TORCH_VERSION);
+#endif
   const bool latents_stored = shape.latent_channels > 0;
   const bool zero_frames = cfg.stage == 2 && cfg.start_ratio > 0 && cfg.data.n_motion_frames > 0;
   const bool need_vae = !latents_stored || zero_frames || validator != nullptr;
@@ -259,13 +270,6 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   }
   state.config = cfg.to_json();
 
-  if (settings.autocast == at::kHalf && opt.device.is_cpu())
-    fail("solver.mixed_precision fp16 needs a CUDA device (--device cuda); on the CPU use 'no'");
-#if TORCH_VERSION_MAJOR < 2
-  if (settings.autocast != at::kFloat && opt.device.is_cpu())
-    fail("solver.mixed_precision {} needs a CUDA device (--device cuda): libtorch {}'s CPU autocast fails in "
-         "layer_norm; on the CPU use 'no'", cfg.solver.mixed_precision, TORCH_VERSION);
-#endif
   if (!opt.device.is_cpu()) {
     m.net->to(opt.device);
     if (m.vae) m.vae->to(opt.device);
@@ -312,8 +316,7 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
     lr.steps_per_update = reducer->world_size();
   }
   rng = std::make_unique<StepRng>(cfg.seed, reducer->rank());
-  scaler = LossScaler(LossScaleConfig{cfg.loss_scaling(), cfg.solver.initial_loss_scale, 2.0, 0.5,
-                                      cfg.solver.loss_scale_growth_interval});
+  scaler = LossScaler(cfg.loss_scale_config());
   if (resume_from) {
     scaler.restore(state.loss_scale, (*resume_from / "trainer_state.json").string());
     // The buckets the saved run reduced in (another world size: still valid, per parameter).
@@ -368,10 +371,9 @@ void Trainer::Impl::setup(const std::optional<fs::path>& resume_from) {
   if (m.vae && !validator) m.vae->release_decoder();
   // Low-precision frozen weights, after write_run_files (model folders keep float32).
   if (cfg.solver.frozen_dtype != "fp32") {
-    if (opt.device.is_cpu()) fail("solver.frozen_dtype {} needs a CUDA device (--device cuda)", cfg.solver.frozen_dtype);
-    const int64_t bytes = store_frozen_weights(m.net, m.vae,
-                                               nn::mixed_precision_dtype(cfg.solver.frozen_dtype.c_str()));
-    spdlog::info("frozen weights stored in {}: {:.2f} GiB saved", cfg.solver.frozen_dtype, gib(bytes));
+    const FrozenSavings sv =
+        store_frozen_weights(m.net, m.vae, nn::mixed_precision_dtype(cfg.solver.frozen_dtype.c_str()));
+    spdlog::info("frozen weights stored in {}: {:.2f} GiB saved", cfg.solver.frozen_dtype, gib(sv.total()));
   }
 }
 

@@ -65,6 +65,8 @@ AutocastGuard::AutocastGuard(c10::DeviceType device, c10::ScalarType dtype, bool
   active_ = true;
 }
 
+AutocastGuard::AutocastGuard(const AutocastState& s) : AutocastGuard(s.device, s.dtype, s.enabled) {}
+
 AutocastGuard::~AutocastGuard() {
   if (!active_) return;
   // Leaving the outermost autocast region frees the casted-weight cache, as torch does.
@@ -83,10 +85,10 @@ AutocastState autocast_state(c10::DeviceType device) {
 }
 
 c10::ScalarType mixed_precision_dtype(const char* name) {
-  if (std::strcmp(name, "no") == 0) return c10::ScalarType::Float;
+  if (std::strcmp(name, "no") == 0 || std::strcmp(name, "fp32") == 0) return c10::ScalarType::Float;
   if (std::strcmp(name, "bf16") == 0) return c10::ScalarType::BFloat16;
   if (std::strcmp(name, "fp16") == 0) return c10::ScalarType::Half;
-  fail("mixed_precision must be no, bf16 or fp16, got '{}'", name);
+  fail("precision must be no / fp32, bf16 or fp16, got '{}'", name);
 }
 
 }  // namespace hallo::nn

@@ -9,10 +9,14 @@
 
 namespace hallo::nn {
 
+struct AutocastState;
+
 class AutocastGuard {
  public:
   // `enabled` false: a no-op guard (one code path for mixed and full precision).
   AutocastGuard(c10::DeviceType device, c10::ScalarType dtype, bool enabled = true);
+  // Re-enters a recorded state (autocast_state below); a no-op when it was off.
+  explicit AutocastGuard(const AutocastState& s);
   ~AutocastGuard();
   AutocastGuard(const AutocastGuard&) = delete;
   AutocastGuard& operator=(const AutocastGuard&) = delete;
@@ -23,13 +27,14 @@ class AutocastGuard {
   c10::ScalarType prev_dtype_ = c10::ScalarType::Undefined;
 };
 
-// "no" / "bf16" / "fp16" (upstream's mixed_precision values) -> dtype; Float for "no".
+// "no" / "fp32" / "bf16" / "fp16" (upstream's mixed_precision and weight_dtype values) ->
+// dtype; Float for "no" and "fp32".
 c10::ScalarType mixed_precision_dtype(const char* name);
 
 // This thread's autocast state for a device type. Custom autograd functions record it in
 // forward: autograd runs their backward with autocast off, so a backward that recomputes
 // part of the forward (checkpointing, the frozen resnet) re-enters it with
-// AutocastGuard(s.device, s.dtype, s.enabled) to compute the same tensors in the same dtypes.
+// AutocastGuard(state) to compute the same tensors in the same dtypes.
 struct AutocastState {
   c10::DeviceType device = c10::DeviceType::CPU;
   bool enabled = false;

@@ -82,7 +82,7 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     at::Tensor out;
     {
       torch::AutoGradMode enable(true);
-      AutocastGuard autocast(c->autocast.device, c->autocast.dtype, c->autocast.enabled);
+      AutocastGuard autocast(c->autocast);
       out = c->fn(args);
     }
     set_rng(c->device, now);

@@ -42,7 +42,7 @@ at::Tensor conv_input_grad(const torch::nn::Conv2d& c, const at::Tensor& grad, c
 // recomputed under the forward's autocast state (GroupNorm's dtype policy).
 std::pair<at::Tensor, at::Tensor> norm_silu(torch::nn::GroupNorm& norm, const at::Tensor& t, const AutocastState& ac) {
   at::Tensor leaf = t.detach().requires_grad_();
-  AutocastGuard guard(ac.device, ac.dtype, ac.enabled);
+  AutocastGuard guard(ac);
   return {leaf, at::silu(norm->forward(leaf))};
 }
 

@@ -62,9 +62,10 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
     trainer::TrainConfig cfg = trainer::TrainConfig::load(o->config, o->sets);
     if (o->max_steps > 0) cfg.solver.max_train_steps = static_cast<int>(o->max_steps);
 
-    int rank = 0, world = 1;
+    int rank = 0, world = 1, local_rank = 0;
 #ifdef HALLO_HAVE_DIST
     const trainer::dist::DistEnv env = trainer::dist::dist_env_from_environment();
+    local_rank = env.local_rank;
     if ((o->nproc > 1 || env.distributed()) && !o->dry_run && o->device.rfind("cuda:", 0) == 0)
       fail("--device {} with {} ranks would put every rank on one GPU; give --device cuda (rank k of a node takes "
            "cuda:LOCAL_RANK)", o->device, std::max(o->nproc, env.world_size));
@@ -87,18 +88,27 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
                                      std::to_string(o->bucket_mb), "--device", o->device, "--dist-backend", o->backend});
       return trainer::dist::launch_local(lo);
     }
+#else
+    if (o->nproc > 1) fail("this build has no multi-process training (c10d Gloo headers were missing: libgloo-dev)");
+#endif
+    // Where this rank computes (the launcher above passes --device on to its ranks).
+    c10::Device device = resolve_device(o->device, local_rank);
+    if (cfg.stage == trainer::kStageVae && !device.is_cpu()) {
+      // The demo's tiny VAE fit (trainer/vae_trainer.h) is CPU code.
+      if (o->device != "auto") fail("--device {}: stage vae trains on the CPU", o->device);
+      device = c10::Device(c10::kCPU);
+    }
+#ifdef HALLO_HAVE_DIST
     std::shared_ptr<trainer::dist::Comm> comm;
     if (env.distributed() && !o->dry_run) {
       if (cfg.stage == trainer::kStageVae) fail("stage vae trains in one process; launch it without torchrun/srun");
       comm = trainer::dist::Comm::connect(env, std::chrono::milliseconds(static_cast<int64_t>(o->dist_timeout * 1000)),
-                                          o->backend, resolve_device(o->device, env.local_rank));
+                                          o->backend, device);
       rank = env.rank;
       world = env.world_size;
       spdlog::info("rank {} of {} ({}, {}, {}:{})", rank, world, comm->backend(), env.source, env.master_addr,
                    env.master_port);
     }
-#else
-    if (o->nproc > 1) fail("this build has no multi-process training (c10d Gloo headers were missing: libgloo-dev)");
 #endif
 
     trainer::ShardSourceOptions so = trainer::shard_source_options(cfg, rank, world);
@@ -120,16 +130,7 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
     trainer::TrainOptions to;
     to.rank = rank;
     to.world_size = world;
-    int local_rank = 0;
-#ifdef HALLO_HAVE_DIST
-    local_rank = env.local_rank;
-#endif
-    to.device = resolve_device(o->device, local_rank);
-    if (cfg.stage == trainer::kStageVae && !to.device.is_cpu()) {
-      // The demo's tiny VAE fit (trainer/vae_trainer.h) is CPU code.
-      if (o->device != "auto") fail("--device {}: stage vae trains on the CPU", o->device);
-      to.device = c10::Device(c10::kCPU);
-    }
+    to.device = device;
 #ifdef HALLO_HAVE_DIST
     if (comm) {
       const auto bucket = static_cast<int64_t>(o->bucket_mb * 1024 * 1024);
