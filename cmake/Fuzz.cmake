@@ -38,10 +38,10 @@ if(HALLO_FUZZ_CXX)
 endif()
 
 if(NOT HALLO_FUZZ_CXX)
-  message(STATUS "Fuzzing: clang++ not found, fuzz targets skipped (apt install clang libclang-rt-14-dev)")
+  message(STATUS "Fuzzing: clang++ not found, fuzz targets skipped (apt install clang libclang-rt-dev)")
 elseif(NOT _hallo_fuzz_rt)
   message(STATUS "Fuzzing: no libFuzzer runtime (libclang_rt.fuzzer) for ${HALLO_FUZZ_CXX}, "
-                 "fuzz targets skipped (apt install libclang-rt-14-dev)")
+                 "fuzz targets skipped (apt install libclang-rt-dev)")
 else()
   list(GET _hallo_fuzz_rt 0 _hallo_fuzz_rt0)
   message(STATUS "Fuzzing: libFuzzer targets in ${PROJECT_BINARY_DIR}/fuzz with ${HALLO_FUZZ_CXX} (${_hallo_fuzz_rt0})")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent dependency installer for hallo-cpp on Debian bookworm.
+# Idempotent dependency installer for hallo-cpp on Debian bookworm (12) and trixie (13).
 # Installs only what is missing; safe to run on every `make`.
 #   HALLO_SKIP_DEPS=1      skip entirely (e.g. offline machines already set up)
 #   HALLO_DEPS_MINIMAL=1   only what the libtorch core + tests need (no media/data libs)
@@ -13,7 +13,7 @@ CORE_PKGS=(
   libtorch-dev libopenblas0-openmp libgloo-dev libssl-dev
   nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-dev
   python3-torch python3-numpy
 )
 # Media / data: optional CMake parts (video, faces, HDF5 shards, threading).
@@ -21,6 +21,7 @@ DATA_PKGS=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libsndfile1-dev libhdf5-dev libtbb-dev
   libopencv-dev opencv-data libdlib-dev libdlib-data
+  libblas-dev liblapack-dev   # dlib's CMake target links libblas.so / liblapack.so (trixie's libdlib-dev omits them)
   espeak-ng sox ffmpeg libx264-dev
   python3-h5py
 )

@@ -26,7 +26,10 @@ at::Tensor reference_read_block(nn::BasicTransformerBlockImpl& blk, const at::Te
     // K/V of the reference rows are projected once per sample, then tiled (Linear
     // acts row-wise, so this equals projecting the tiled rows, F times cheaper).
     auto& a = *blk.attn1;
-    const auto ref = e4.select(1, 0);  // [B, L, C]
+    // contiguous: libtorch 2.x's matmul folds a strided 3-D input into one mm only when
+    // the weight requires grad (else a bmm, other rounding), so the bits would depend on
+    // what is trainable. Contiguous rows always fold, as in 1.13.
+    const auto ref = e4.select(1, 0).contiguous();  // [B, L, C]
     auto spread = [&](const at::Tensor& t) {  // [B, L, inner] -> [B*F, L, inner]
       return ro.tile_reference_rows ? t.repeat({frames, 1, 1}) : t.repeat_interleave(frames, 0);
     };

@@ -322,7 +322,9 @@ TEST(DataParallel, TwoRanksAtBatchBEqualOneProcessAtBatch2B) {
               std::sqrt(diff2 / upd2), worst, changed, single.size());
   EXPECT_GT(changed, static_cast<int>(single.size()) / 2);
   EXPECT_LT(std::sqrt(diff2 / upd2), 1e-3) << "2 ranks vs 1 process at the doubled batch: relative update difference";
-  EXPECT_LT(worst, 1e-4) << "largest weight difference (lr 1e-3, 3 steps)";
+  // One element with a noise-level gradient can differ by a fraction of Adam's step
+  // (lr per step): 1.29e-4 on an AVX2 EPYC, below 1e-4 on an AVX-512 one (BLAS kernels).
+  EXPECT_LT(worst, 0.1 * 1e-3 * steps) << "largest weight difference (lr 1e-3, 3 steps)";
 }
 
 TEST(DataParallel, ZeroShardedOptimizerEqualsUnsharded) {

@@ -109,11 +109,27 @@ std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::millisecond
     if (const char* uv = std::getenv("USE_LIBUV"); uv && std::strcmp(uv, "0") == 0) o.useLibUV = false;
 #endif
     o.port = static_cast<std::uint16_t>(env.master_port);
-    o.isServer = env.rank == 0;
+    o.isServer = env.rank == 0 && !env.agent_store;  // under torchrun its agent serves MASTER_PORT
     o.numWorkers = static_cast<size_t>(env.world_size);
     o.waitWorkers = true;
     o.timeout = timeout;
-    auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+    c10::intrusive_ptr<c10d::Store> tcp;
+    try {
+      tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+    } catch (const std::exception& e) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+      // A libtorch built without libuv (Debian's 2.6) refuses 2.4+'s default; the classic
+      // store serves the same protocol.
+      if (!o.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
+      spdlog::debug("rank {}: this libtorch has no libuv; TCPStore without it", env.rank);
+      o.useLibUV = false;
+      tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+#else
+      throw;
+#endif
+    }
+    if (env.agent_store)  // torch.distributed's own prefix for a worker of this attempt
+      tcp = c10::make_intrusive<c10d::PrefixStore>(fmt::format("/worker/attempt_{}", env.restart_count), tcp);
     c->impl_->store = c10::make_intrusive<c10d::PrefixStore>("hallo", tcp);
     if (c->backend_ == "nccl") {
 #ifdef USE_C10D_NCCL
@@ -152,8 +168,9 @@ std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::millisecond
 }
 
 // NCCL: the group's destructor aborts its communicators. The trainer ends every run with
-// a barrier, so no peer is inside a collective then. (An explicit ProcessGroupNCCL::shutdown
-// is left for when a GPU build confirms its signature across 2.x releases.)
+// a barrier, so no peer is inside a collective then. ProcessGroupNCCL::shutdown() (2.6: no
+// arguments) is not called on purpose: this destructor also runs when a peer has died, and
+// an abort never waits for a peer, which a graceful shutdown may.
 Comm::~Comm() = default;
 
 template <class Op>

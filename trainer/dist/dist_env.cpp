@@ -36,6 +36,10 @@ DistEnv dist_env_from_environment() {
     e.rank = to_int("RANK", get("RANK"));
     e.world_size = to_int("WORLD_SIZE", get("WORLD_SIZE"));
     e.local_rank = get("LOCAL_RANK") ? to_int("LOCAL_RANK", get("LOCAL_RANK")) : e.rank;
+    if (const char* a = get("TORCHELASTIC_USE_AGENT_STORE"); a && std::string(a) == "True") {
+      e.agent_store = true;
+      if (const char* n = get("TORCHELASTIC_RESTART_COUNT")) e.restart_count = to_int("TORCHELASTIC_RESTART_COUNT", n);
+    }
   } else if (get("SLURM_STEP_NUM_TASKS") && get("SLURM_PROCID") &&
              to_int("SLURM_STEP_NUM_TASKS", get("SLURM_STEP_NUM_TASKS")) > 1) {
     // An srun step (SLURM_STEP_NUM_TASKS); a batch script's own process has only the

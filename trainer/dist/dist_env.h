@@ -13,6 +13,11 @@ struct DistEnv {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string source = "none";  // "torchrun", "slurm" or "none"
+  // torchrun's agent already serves the store at MASTER_PORT (it sets
+  // TORCHELASTIC_USE_AGENT_STORE=True): every rank joins it as a client, under
+  // torch.distributed's key prefix for the restart attempt (TORCHELASTIC_RESTART_COUNT).
+  bool agent_store = false;
+  int restart_count = 0;
   bool distributed() const { return world_size > 1; }
 };
 
