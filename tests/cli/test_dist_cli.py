@@ -5,7 +5,8 @@
   stderr prefixed, a final model folder;
 - the torchrun environment by hand (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
   MASTER_PORT on two processes started separately) gives the same bits as `--nproc 2`,
-  and so does torchrun itself (its agent's store) where python3 has torch;
+  and so does joining torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE) where python3
+  has torch to serve one;
 - SIGKILL of the whole 2-rank run after checkpoint 4, then `--resume auto`: the same
   weights and loss log as the uninterrupted 2-rank run;
 - resume with another world size (1 process from the 2-rank checkpoint) works and
@@ -89,22 +90,36 @@ try:
     check("torchrun env: same bits as --nproc 2", os.path.exists("byhand/final") and weights("byhand") == weights("dp"))
     check("torchrun env: same loss log", losses("byhand") == ld)
 
-    # --- torchrun itself (Debian's python3-torch), when installed ----------------------------
-    # Its agent serves the store at MASTER_PORT and tells the workers so
-    # (TORCHELASTIC_USE_AGENT_STORE): rank 0 must join it, not serve a second one.
-    # (Debian 12's torch 1.13 torchrun fails on Python 3.11 before starting anything: its
-    # own bug, so it is not used; trixie's 2.6 runs.)
-    torchrun_ok = subprocess.run([sys.executable, "-c", "import torch, torch.distributed.run; "
-                                  "assert int(torch.__version__.split('.')[0]) >= 2"], capture_output=True).returncode == 0
-    if torchrun_ok:
-        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-                            "--master_addr=127.0.0.1", f"--master_port={free_port()}", "--no_python", hallo, *common,
-                            "--out", "torchrun"], env=dict(os.environ, HALLO_THREADS="1"), capture_output=True,
-                           text=True, timeout=600)
-        check("torchrun: both ranks finish", r.returncode == 0, r.stderr[-2500:])
-        check("torchrun: same bits as --nproc 2", os.path.exists("torchrun/final") and weights("torchrun") == weights("dp"))
+    # --- torchrun's agent store ---------------------------------------------------------------
+    # torchrun's agent serves the TCPStore at MASTER_PORT itself and tells its workers so
+    # (TORCHELASTIC_USE_AGENT_STORE=True): rank 0 must join that store, not serve a second
+    # one on the same port. torch's own TCPStore stands in for the agent where python3 has
+    # torch (Debian's torchrun cannot start at all: 1.13's fails on Python 3.11, 2.6's asks
+    # for libuv, which that build lacks).
+    agent_py = ("import sys, time, datetime, torch.distributed as d\n"
+                "a = ('127.0.0.1', int(sys.argv[1]), 1, True, datetime.timedelta(seconds=60))\n"
+                "try:\n    s = d.TCPStore(*a, wait_for_workers=False, use_libuv=False)\n"
+                "except TypeError:\n    s = d.TCPStore(*a, wait_for_workers=False)\n"
+                "print('serving', flush=True)\ntime.sleep(900)\n")
+    if subprocess.run([sys.executable, "-c", "import torch.distributed"], capture_output=True).returncode == 0:
+        port = free_port()
+        agent = subprocess.Popen([sys.executable, "-c", agent_py, str(port)], stdout=subprocess.PIPE, text=True)
+        check("agent store: serving", agent.stdout.readline().strip() == "serving")
+        procs = []
+        for rank in range(2):
+            env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                       MASTER_PORT=str(port), HALLO_THREADS="1", TORCHELASTIC_USE_AGENT_STORE="True",
+                       TORCHELASTIC_RESTART_COUNT="0")
+            procs.append(subprocess.Popen([hallo, *common, "--out", "agent"], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True))
+        errs = [p.communicate(timeout=600)[1] for p in procs]
+        agent.kill()
+        agent.wait()
+        check("agent store: both ranks join it and finish", all(p.returncode == 0 for p in procs),
+              [e[-1500:] for e in errs])
+        check("agent store: same bits as --nproc 2", os.path.exists("agent/final") and weights("agent") == weights("dp"))
     else:
-        print("note: no python3 with torch >= 2 (torch.distributed.run); the torchrun launch is not checked")
+        print("note: python3 has no torch; the torchrun agent-store launch is not checked")
 
     # --- SIGKILL of the whole run after checkpoint 4, then --resume auto ---------------------
     p = subprocess.Popen([hallo, *common, "--nproc", "2", "--out", "killed"], stdout=subprocess.DEVNULL,
