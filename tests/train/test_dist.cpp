@@ -105,7 +105,7 @@ void set_env(int rank, int world, int port) {
 
 TEST(DistEnv, ReadsTorchrunAndSlurmVariables) {
   for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID", "SLURM_NTASKS",
-                        "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID"})
+                        "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"})
     unsetenv(v);
   EXPECT_FALSE(dist_env_from_environment().distributed());
   set_env(1, 4, 1234);
@@ -116,6 +116,16 @@ TEST(DistEnv, ReadsTorchrunAndSlurmVariables) {
   EXPECT_EQ(e.local_rank, 0);
   EXPECT_EQ(e.master_port, 1234);
   EXPECT_EQ(e.source, "torchrun");
+  EXPECT_FALSE(e.agent_store);
+  setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);  // torchrun's agent serves the store
+  setenv("TORCHELASTIC_RESTART_COUNT", "2", 1);
+  e = dist_env_from_environment();
+  EXPECT_TRUE(e.agent_store);
+  EXPECT_EQ(e.restart_count, 2);
+  setenv("TORCHELASTIC_RESTART_COUNT", "x", 1);
+  EXPECT_THROW(dist_env_from_environment(), Error);
+  unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+  unsetenv("TORCHELASTIC_RESTART_COUNT");
   setenv("RANK", "4", 1);
   EXPECT_THROW(dist_env_from_environment(), Error);  // outside [0, world)
   for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK"}) unsetenv(v);

@@ -90,6 +90,24 @@ void wait_work(const c10::intrusive_ptr<c10d::Work>& w, int rank, const std::str
   }
 }
 
+// 2.4+ serves the store with libuv by default. As torch.distributed, USE_LIBUV=0 opts out;
+// a libtorch built without libuv (Debian's 2.6) refuses the default, and then the classic
+// store, which speaks the same protocol, is used.
+c10::intrusive_ptr<c10d::Store> open_tcp_store(const std::string& addr, c10d::TCPStoreOptions o) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  if (const char* uv = std::getenv("USE_LIBUV"); uv && std::strcmp(uv, "0") == 0) o.useLibUV = false;
+  if (o.useLibUV) {
+    try {
+      return c10::make_intrusive<c10d::TCPStore>(addr, o);
+    } catch (const std::exception& e) {
+      if (std::string(e.what()).find("libuv") == std::string::npos) throw;
+      o.useLibUV = false;
+    }
+  }
+#endif
+  return c10::make_intrusive<c10d::TCPStore>(addr, o);
+}
+
 }  // namespace
 
 std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::milliseconds timeout, const std::string& backend,
@@ -103,31 +121,12 @@ std::shared_ptr<Comm> Comm::connect(const DistEnv& env, std::chrono::millisecond
   if (c->backend_ == "nccl") c->device_ = device;
   try {
     c10d::TCPStoreOptions o;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    // 2.4+ serves the store with libuv by default; as torch.distributed, USE_LIBUV=0 opts
-    // out (a libtorch built without libuv refuses the default).
-    if (const char* uv = std::getenv("USE_LIBUV"); uv && std::strcmp(uv, "0") == 0) o.useLibUV = false;
-#endif
     o.port = static_cast<std::uint16_t>(env.master_port);
     o.isServer = env.rank == 0 && !env.agent_store;  // under torchrun its agent serves MASTER_PORT
     o.numWorkers = static_cast<size_t>(env.world_size);
     o.waitWorkers = true;
     o.timeout = timeout;
-    c10::intrusive_ptr<c10d::Store> tcp;
-    try {
-      tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
-    } catch (const std::exception& e) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-      // A libtorch built without libuv (Debian's 2.6) refuses 2.4+'s default; the classic
-      // store serves the same protocol.
-      if (!o.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
-      spdlog::debug("rank {}: this libtorch has no libuv; TCPStore without it", env.rank);
-      o.useLibUV = false;
-      tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
-#else
-      throw;
-#endif
-    }
+    c10::intrusive_ptr<c10d::Store> tcp = open_tcp_store(env.master_addr, o);
     if (env.agent_store)  // torch.distributed's own prefix for a worker of this attempt
       tcp = c10::make_intrusive<c10d::PrefixStore>(fmt::format("/worker/attempt_{}", env.restart_count), tcp);
     c->impl_->store = c10::make_intrusive<c10d::PrefixStore>("hallo", tcp);
