@@ -29,11 +29,16 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Tests run $(JOBS) at a time, each with several OpenMP threads: spinning idle threads
-# (libgomp's default wait policy) then starve the other test's threads (measured: an
-# animate beside a training run took 212 s instead of 11.5 s; 53 s with PASSIVE).
+# Tests run $(JOBS) at a time, each with its share of the cores (HALLO_THREADS = cores /
+# JOBS, at least 1). More threads than cores starve each other: spinning idle OpenMP
+# threads (libgomp's default) took an animate beside a training run from 11.5 s to 212 s;
+# sleeping ones (PASSIVE, still set for tests that pick their own count) pay a wake-up per
+# parallel region. Measured on 2 cores (bench/RESULTS.md, "CI time"): train.cli's runs
+# took 473 s with 1 thread per test, 950 s with 2 (some of that was shortened too).
+TEST_THREADS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); t=$$((n / $(JOBS))); echo $$((t > 0 ? t : 1)))
 test: build
-	@cd $(BUILD_DIR) && OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD_DIR) && HALLO_THREADS=$${HALLO_THREADS:-$(TEST_THREADS)} OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} \
+	  ctest --output-on-failure -j $(JOBS)
 
 demo: build
 	@bash recipes/demo.sh $(BUILD_DIR)

@@ -44,9 +44,14 @@ fs::path sd_unet_dir(const TrainConfig& c) {
   return fs::is_directory(p / "unet") ? p / "unet" : p;
 }
 
-// The net config of a stage-1 model folder, when stage 2 starts from one.
+// The net config of a stage-1 model folder, when stage 2 starts from one. A missing folder
+// is named here, before anything is built: without its config the net would be built at
+// the SD default size (1.3 B parameters, half a minute of random init) only to fail later.
 nlohmann::json stage1_net_config(const TrainConfig& c) {
-  if (c.stage != 2 || c.stage1_ckpt_dir.empty() || !is_model_folder(c.stage1_ckpt_dir)) return nullptr;
+  if (c.stage != 2 || c.stage1_ckpt_dir.empty()) return nullptr;
+  if (!fs::is_directory(c.stage1_ckpt_dir))
+    fail_at(c.stage1_ckpt_dir, "no such stage-1 checkpoint folder (stage1_ckpt_dir)");
+  if (!is_model_folder(c.stage1_ckpt_dir)) return nullptr;
   return read_model_folder(c.stage1_ckpt_dir).net_config;
 }
 
@@ -259,8 +264,7 @@ ModelBundle build_models(const TrainConfig& c, const DataShape& shape, bool need
     load_checked(*b.net->denoising_unet, sd, "SD UNet -> denoising_unet", none);
     b.report.push_back("reference_unet, denoising_unet <- " + sd_unet_dir(c).string() + "; face_locator, imageproj fresh");
   } else if (c.stage == 2 && !c.stage1_ckpt_dir.empty()) {
-    const fs::path dir = c.stage1_ckpt_dir;
-    if (!fs::is_directory(dir)) fail_at(dir.string(), "no such stage-1 checkpoint folder (stage1_ckpt_dir)");
+    const fs::path dir = c.stage1_ckpt_dir;  // exists: stage1_net_config checked it
     const io::StateDict s1 = is_model_folder(dir) ? net_state_dict(read_model_folder(dir)) : open_upstream_stage1(dir);
     load_checked(*b.net, s1, "stage-1 checkpoint", temporal_or_audio);
     std::string line = "reference_unet, denoising_unet (2D), face_locator, imageproj <- " + dir.string();

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # has h5py + numpy; the CMake Python may not
 # ctest runs tests side by side: idle OpenMP threads must sleep, not spin, or they starve
@@ -11,6 +12,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # has h5py + numpy; the CMake Python may not
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 results = []
+timings = []  # (seconds, command) of every `hallo` run: finish() names the slowest
 
 
 def skip(why):
@@ -38,7 +40,12 @@ def check(name, cond, detail=""):
 def runner(hallo, default_timeout):
     """run(*args, timeout=...) -> CompletedProcess of `hallo args` with text output."""
     def run(*args, timeout=default_timeout):
-        return subprocess.run([hallo, *args], capture_output=True, text=True, timeout=timeout)
+        t0 = time.monotonic()
+        try:
+            return subprocess.run([hallo, *args], capture_output=True, text=True, timeout=timeout)
+        finally:
+            out = args[args.index("--out") + 1] if "--out" in args[:-1] else ""
+            timings.append((time.monotonic() - t0, " ".join(a for a in (args[0], out) if a)))
     return run
 
 
@@ -52,5 +59,8 @@ def tiny_shards(run, configs):
 
 
 def finish():
+    total = sum(t for t, _ in timings)
+    slowest = ", ".join(f"{name} {t:.0f} s" for t, name in sorted(timings, reverse=True)[:16])
+    print(f"{len(timings)} hallo runs took {total:.0f} s; slowest: {slowest}")
     print(f"{sum(results)}/{len(results)} checks passed")
     sys.exit(0 if all(results) else 1)
