@@ -33,8 +33,9 @@ build: configure
 # JOBS, at least 1). More threads than cores starve each other: spinning idle OpenMP
 # threads (libgomp's default) took an animate beside a training run from 11.5 s to 212 s;
 # sleeping ones (PASSIVE, still set for tests that pick their own count) pay a wake-up per
-# parallel region. Measured on 2 cores (bench/RESULTS.md, "CI time"): train.cli's runs
-# took 473 s with 1 thread per test, 950 s with 2 (some of that was shortened too).
+# parallel region. Measured on 2 cores under ctest -j2 (bench/RESULTS.md, "CI time"):
+# unchanged train.cli runs with 1 thread instead of 2, a LoRA fine-tune 63 -> 44 s, its
+# animates 16 -> 10 s each; the VAE fit went 15 -> 21 s.
 TEST_THREADS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); t=$$((n / $(JOBS))); echo $$((t > 0 ? t : 1)))
 test: build
 	@cd $(BUILD_DIR) && HALLO_THREADS=$${HALLO_THREADS:-$(TEST_THREADS)} OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} \
